@@ -1,0 +1,85 @@
+// Package functions binds each Azure Functions function to the pipeline. The
+// folders beside this file hold each function's function.json, the source of
+// truth for its bindings; the folder name is the function name the host
+// POSTs to. This package only adapts the host's envelope: it holds no logic.
+package functions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/reinstate/reinstate/pkg/customhandler"
+	"github.com/reinstate/reinstate/pkg/pipeline"
+)
+
+// Function names: the folder names under functions/.
+const (
+	AuditEvents = "AuditEvents"
+	Maintenance = "Maintenance"
+)
+
+// auditEventsBinding is the trigger's binding name in AuditEvents/function.json.
+const auditEventsBinding = "events"
+
+// Pipeline is what the functions call.
+type Pipeline interface {
+	Ingest(ctx context.Context, batch pipeline.Batch) (pipeline.Report, error)
+	DeadLetterInvocation(ctx context.Context, source string, raw []byte, reason error) error
+	Maintain(ctx context.Context) (pipeline.MaintenanceReport, error)
+}
+
+// Register binds every function to p on srv.
+func Register(srv *customhandler.Server, p Pipeline) {
+	srv.Handle(AuditEvents, customhandler.HandlerFunc(func(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
+		return auditEvents(ctx, p, req)
+	}))
+	srv.Handle(Maintenance, customhandler.HandlerFunc(func(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
+		return maintenance(ctx, p, req)
+	}))
+}
+
+func auditEvents(ctx context.Context, p Pipeline, req *customhandler.Request) (*customhandler.Response, error) {
+	source := AuditEvents + " invocation " + req.InvocationID
+	if retry, ok := req.RetryContext(); ok && retry.RetryCount > 0 {
+		source += fmt.Sprintf(" retry %d/%d", retry.RetryCount, retry.MaxRetryCount)
+	}
+	bodies, err := req.Strings(auditEventsBinding)
+	if err != nil {
+		if dlErr := p.DeadLetterInvocation(ctx, source, req.Data[auditEventsBinding], err); dlErr != nil {
+			return nil, customhandler.Transient(dlErr)
+		}
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	meta := req.EventHubMetadata()
+	batch := pipeline.Batch{Source: source, Bodies: make([]pipeline.Body, len(bodies))}
+	for i, body := range bodies {
+		batch.Bodies[i] = pipeline.Body{Data: []byte(body), Source: meta.Describe(i)}
+	}
+	report, err := p.Ingest(ctx, batch)
+	if errors.Is(err, pipeline.ErrRetryLater) {
+		return nil, customhandler.Transient(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &customhandler.Response{Logs: []string{report.String()}}, nil
+}
+
+// maintenanceBinding is the trigger's binding name in Maintenance/function.json.
+const maintenanceBinding = "timer"
+
+func maintenance(ctx context.Context, p Pipeline, req *customhandler.Request) (*customhandler.Response, error) {
+	report, err := p.Maintain(ctx)
+	if err != nil {
+		return nil, customhandler.Transient(err)
+	}
+	logs := []string{fmt.Sprintf("expired %d processed-record ids", report.ExpiredClaims)}
+	// The timer payload is informational here; an unreadable one must not
+	// stop maintenance (azure-functions-host#7391).
+	if timer, err := req.TimerInfo(maintenanceBinding); err == nil && timer.IsPastDue {
+		logs = append(logs, "run was past due; last run "+timer.Last.Format(time.RFC3339))
+	}
+	return &customhandler.Response{Logs: logs}, nil
+}

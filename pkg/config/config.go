@@ -1,0 +1,182 @@
+// Package config reads Reinstate's settings from environment variables, which
+// are the Function app's application settings in Azure. Every command reads
+// the same variables, so `reinstate journal` shows what `reinstate serve`
+// recorded. Settings are parsed and validated whole, at load: a bad value is
+// reported with the name of its variable before anything runs.
+//
+// Every variable is documented in docs/CONFIG.md; keep the two in step.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/reinstate/reinstate/pkg/customhandler"
+)
+
+// Variable names.
+const (
+	EnvStore         = "REINSTATE_STORE"
+	EnvLogLevel      = "REINSTATE_LOG_LEVEL"
+	EnvLogFormat     = "REINSTATE_LOG_FORMAT"
+	EnvClaimLease    = "REINSTATE_CLAIM_LEASE"
+	EnvDedupRetain   = "REINSTATE_DEDUP_RETENTION"
+	EnvShutdownGrace = "REINSTATE_SHUTDOWN_GRACE"
+)
+
+// DefaultStore is the embedded store used when REINSTATE_STORE is unset.
+const DefaultStore = "sqlite:./reinstate.db"
+
+// StoreKind names a Store implementation.
+type StoreKind string
+
+// Store kinds. The Table Storage kind arrives with the scale-out work.
+const (
+	StoreSQLite StoreKind = "sqlite"
+)
+
+// StoreSpec says which store to open and where.
+type StoreSpec struct {
+	Kind StoreKind
+	// Location is the implementation's address: a file path for SQLite.
+	Location string
+}
+
+// String renders the spec back into REINSTATE_STORE form.
+func (s StoreSpec) String() string { return string(s.Kind) + ":" + s.Location }
+
+// LogFormat selects the slog handler.
+type LogFormat string
+
+// Log formats.
+const (
+	LogText LogFormat = "text"
+	LogJSON LogFormat = "json"
+)
+
+// Config is every setting Reinstate reads, validated.
+type Config struct {
+	Store StoreSpec
+	// ListenAddress is where `serve` listens for the Functions host.
+	ListenAddress string
+	LogLevel      slog.Level
+	LogFormat     LogFormat
+	// ClaimLease is how long an instance owns an audit record it is
+	// processing before another delivery may take it over.
+	ClaimLease time.Duration
+	// DedupRetention is how long processed record ids are remembered.
+	DedupRetention time.Duration
+	// ShutdownGrace bounds how long `serve` waits for in-flight invocations
+	// after SIGTERM.
+	ShutdownGrace time.Duration
+}
+
+// Defaults for durations.
+const (
+	DefaultClaimLease     = 2 * time.Minute
+	DefaultDedupRetention = 35 * 24 * time.Hour
+	DefaultShutdownGrace  = 30 * time.Second
+)
+
+// Load reads and validates the configuration from getenv (os.Getenv in
+// production; a map in tests). All problems are reported together.
+func Load(getenv func(string) string) (Config, error) {
+	var (
+		cfg  Config
+		errs []error
+		err  error
+	)
+	if cfg.Store, err = parseStore(valueOr(getenv, EnvStore, DefaultStore)); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvStore, err))
+	}
+	if cfg.ListenAddress, err = customhandler.ListenAddress(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.LogLevel, err = parseLogLevel(valueOr(getenv, EnvLogLevel, "info")); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvLogLevel, err))
+	}
+	switch format := LogFormat(strings.ToLower(valueOr(getenv, EnvLogFormat, string(LogText)))); format {
+	case LogText, LogJSON:
+		cfg.LogFormat = format
+	default:
+		errs = append(errs, fmt.Errorf("%s: %q is not text or json", EnvLogFormat, format))
+	}
+	durations := []struct {
+		name  string
+		into  *time.Duration
+		def   time.Duration
+		floor time.Duration
+	}{
+		{EnvClaimLease, &cfg.ClaimLease, DefaultClaimLease, time.Second},
+		// The recycle bin keeps objects 30 days; a shorter memory would let a
+		// replayed record act twice while acting could still matter.
+		{EnvDedupRetain, &cfg.DedupRetention, DefaultDedupRetention, DefaultDedupRetention},
+		{EnvShutdownGrace, &cfg.ShutdownGrace, DefaultShutdownGrace, 0},
+	}
+	for _, d := range durations {
+		if *d.into, err = parseDuration(getenv(d.name), d.def, d.floor); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d.name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("configuration: %w", errors.Join(errs...))
+	}
+	return cfg, nil
+}
+
+func valueOr(getenv func(string) string, name, def string) string {
+	if v := strings.TrimSpace(getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func parseStore(value string) (StoreSpec, error) {
+	kind, location, ok := strings.Cut(value, ":")
+	if !ok || location == "" {
+		return StoreSpec{}, fmt.Errorf("%q is not KIND:LOCATION, such as %s", value, DefaultStore)
+	}
+	switch StoreKind(kind) {
+	case StoreSQLite:
+		return StoreSpec{Kind: StoreSQLite, Location: location}, nil
+	}
+	return StoreSpec{}, fmt.Errorf("store kind %q is not supported (supported: sqlite)", kind)
+}
+
+func parseLogLevel(value string) (slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(value)); err != nil {
+		return 0, fmt.Errorf("%q is not debug, info, warn or error", value)
+	}
+	return level, nil
+}
+
+// parseDuration accepts Go durations ("90s", "2m") and whole days ("35d"),
+// since retention is naturally said in days.
+func parseDuration(value string, def, floor time.Duration) (time.Duration, error) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return def, nil
+	}
+	var d time.Duration
+	if days, ok := strings.CutSuffix(value, "d"); ok {
+		var n int
+		if _, err := fmt.Sscanf(days, "%d", &n); err != nil || fmt.Sprint(n) != days {
+			return 0, fmt.Errorf("%q is not a whole number of days", value)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		parsed, err := time.ParseDuration(value)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration such as 90s, 2m or 35d", value)
+		}
+		d = parsed
+	}
+	if d < floor {
+		return 0, fmt.Errorf("%s is below the minimum of %s", d, floor)
+	}
+	return d, nil
+}

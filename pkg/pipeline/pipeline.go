@@ -1,0 +1,318 @@
+// Package pipeline runs Reinstate's stages for each delivery of audit events:
+// decode (package audit), deduplicate and journal (package store), and, as
+// later stages land, decide (rules), act (recovery, backup) and tell
+// (notify). It knows nothing of the Functions host: package functions adapts
+// the host's envelope into a Batch, and the CLI's replay builds the same.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/reinstate/reinstate/pkg/audit"
+	"github.com/reinstate/reinstate/pkg/store"
+)
+
+// State is what the pipeline needs from the store.
+type State interface {
+	Claim(ctx context.Context, key string, now, leaseUntil time.Time) (store.ClaimState, error)
+	Complete(ctx context.Context, key string, now time.Time) error
+	ExpireClaims(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	Append(ctx context.Context, entry store.Entry) (store.Entry, error)
+	PutDeadLetter(ctx context.Context, letter store.DeadLetter) (store.DeadLetter, error)
+}
+
+// ErrRetryLater means part of a batch could not be processed now but may be
+// later: another instance holds some of its records, or the store failed.
+// The Functions adapter turns it into a non-2xx answer, so the host retries
+// the batch under the function's retry policy; records already completed are
+// then recognised as duplicates.
+var ErrRetryLater = errors.New("pipeline: retry the batch later")
+
+// Options tune a Pipeline. Zero values take the defaults.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the clock; tests pin it.
+	Now func() time.Time
+	// ClaimLease is how long this instance owns a record it is processing.
+	ClaimLease time.Duration
+	// DedupRetention is how long processed record ids are remembered.
+	DedupRetention time.Duration
+	// ExpirePage bounds each delete of a maintenance run, so that one run
+	// never holds the store for long, whatever the backlog. Default 500.
+	ExpirePage int
+}
+
+// Pipeline processes batches of audit events. It is safe for concurrent use.
+type Pipeline struct {
+	state          State
+	log            *slog.Logger
+	now            func() time.Time
+	claimLease     time.Duration
+	dedupRetention time.Duration
+	expirePage     int
+}
+
+// New returns a Pipeline over state.
+func New(state State, opts Options) *Pipeline {
+	p := &Pipeline{
+		state:          state,
+		log:            opts.Logger,
+		now:            opts.Now,
+		claimLease:     opts.ClaimLease,
+		dedupRetention: opts.DedupRetention,
+		expirePage:     opts.ExpirePage,
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.claimLease <= 0 {
+		p.claimLease = 2 * time.Minute
+	}
+	if p.expirePage <= 0 {
+		p.expirePage = 500
+	}
+	if p.dedupRetention < store.MinDedupRetention {
+		p.dedupRetention = store.MinDedupRetention
+	}
+	return p
+}
+
+// Body is one Event Hubs event body, as delivered.
+type Body struct {
+	Data []byte
+	// Source says where the body came from, such as "partition 0 sequence 59".
+	Source string
+}
+
+// Batch is one delivery: the bodies of one invocation, or of one replay.
+type Batch struct {
+	// Source names the delivery, such as "AuditEvents invocation 5f1c…".
+	Source string
+	Bodies []Body
+}
+
+// Report counts what happened to a batch.
+type Report struct {
+	Bodies     int `json:"bodies"`
+	Records    int `json:"records"`
+	New        int `json:"new"`
+	Duplicates int `json:"duplicates"`
+	// Held counts records another instance was processing.
+	Held int `json:"held"`
+	// Skipped counts records that could not be decoded; each is a dead letter.
+	Skipped int `json:"skipped"`
+	// DeadBodies counts bodies that were not JSON at all; each is a dead letter.
+	DeadBodies int `json:"deadBodies"`
+}
+
+// String is the one-line summary written to logs and to the host's Logs.
+func (r Report) String() string {
+	return fmt.Sprintf("bodies=%d records=%d new=%d duplicates=%d held=%d skipped=%d dead_bodies=%d",
+		r.Bodies, r.Records, r.New, r.Duplicates, r.Held, r.Skipped, r.DeadBodies)
+}
+
+// Ingest processes a batch. One bad body or record never fails the batch:
+// it is kept as a dead letter and counted. The error is non-nil only when
+// retrying later could help (it then wraps ErrRetryLater); the report counts
+// what was done either way.
+func (p *Pipeline) Ingest(ctx context.Context, batch Batch) (Report, error) {
+	report := Report{Bodies: len(batch.Bodies)}
+	for i, body := range batch.Bodies {
+		where := bodyLocation(batch.Source, i, body.Source)
+		if err := p.ingestBody(ctx, where, body.Data, &report); err != nil {
+			return report, fmt.Errorf("%s: %w: %w", where, ErrRetryLater, err)
+		}
+	}
+	p.log.InfoContext(ctx, "batch ingested", "source", batch.Source, "report", report.String())
+	if report.Held > 0 {
+		return report, fmt.Errorf("%s: %d records are being processed elsewhere: %w", batch.Source, report.Held, ErrRetryLater)
+	}
+	return report, nil
+}
+
+// ingestBody returns an error only for store failures; bad input is dead-lettered.
+func (p *Pipeline) ingestBody(ctx context.Context, where string, data []byte, report *Report) error {
+	result, err := audit.Decode(data)
+	if err != nil {
+		report.DeadBodies++
+		p.log.WarnContext(ctx, "event body is not audit JSON; kept as a dead letter", "where", where, "bytes", len(data), "reason", err.Error())
+		return p.deadLetter(ctx, store.KindBodyDeadLettered, store.DeadLetter{Source: where, Reason: err.Error(), Raw: data})
+	}
+	report.Records += len(result.Events) + len(result.Skipped)
+	for _, skip := range result.Skipped {
+		report.Skipped++
+		// Log the location and reason only: the record itself may hold personal data.
+		p.log.WarnContext(ctx, "audit record skipped; kept as a dead letter", "where", where, "record", skip.Index, "reason", skip.Error())
+		letter := store.DeadLetter{Source: where, Location: skipLocation(skip), Reason: joinNonEmpty(": ", fieldOf(skip.Field), skip.Reason), Raw: skip.Raw}
+		if err := p.deadLetter(ctx, store.KindRecordSkipped, letter); err != nil {
+			return err
+		}
+	}
+	for _, event := range result.Events {
+		if err := p.ingestEvent(ctx, where, event, report); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DedupKey is the claim key of an audit record. The prefix leaves room for
+// other kinds of keys (on-call idempotency keys, say) in the same store.
+func DedupKey(eventID string) string { return "audit:" + eventID }
+
+func (p *Pipeline) ingestEvent(ctx context.Context, where string, event audit.Event, report *Report) error {
+	now := p.now()
+	key := DedupKey(event.ID)
+	state, err := p.state.Claim(ctx, key, now, now.Add(p.claimLease))
+	if err != nil {
+		return fmt.Errorf("claim record %s: %w", event.ID, err)
+	}
+	switch state {
+	case store.Done:
+		report.Duplicates++
+		p.log.DebugContext(ctx, "duplicate audit record", "where", where, "event", event.ID)
+		return nil
+	case store.Held:
+		report.Held++
+		p.log.InfoContext(ctx, "audit record is being processed elsewhere", "where", where, "event", event.ID)
+		return nil
+	}
+	report.New++
+	entry := receivedEntry(event, where, now)
+	if _, err := p.state.Append(ctx, entry); err != nil {
+		return fmt.Errorf("journal record %s: %w", event.ID, err)
+	}
+	p.log.InfoContext(ctx, "audit event received",
+		"event", event.ID, "activity", event.Activity, "deletion", string(event.Deletion), "result", event.Result,
+		"target_type", entry.TargetType, "target", entry.TargetID, "actor", entry.Actor)
+	if err := p.state.Complete(ctx, key, p.now()); err != nil {
+		return fmt.Errorf("complete record %s: %w", event.ID, err)
+	}
+	return nil
+}
+
+func (p *Pipeline) deadLetter(ctx context.Context, kind store.Kind, letter store.DeadLetter) error {
+	letter.Time = p.now()
+	stored, err := p.state.PutDeadLetter(ctx, letter)
+	if err != nil {
+		return fmt.Errorf("keep dead letter: %w", err)
+	}
+	entry := store.Entry{Time: letter.Time, Kind: kind, Source: letter.Source, Outcome: "dead-lettered", Detail: joinNonEmpty("; ", letter.Location, letter.Reason, "dead letter "+stored.ID)}
+	if _, err := p.state.Append(ctx, entry); err != nil {
+		return fmt.Errorf("journal dead letter %s: %w", stored.ID, err)
+	}
+	return nil
+}
+
+// DeadLetterInvocation keeps a whole invocation payload that could not even
+// be split into event bodies, so that nothing the host delivered is lost.
+func (p *Pipeline) DeadLetterInvocation(ctx context.Context, source string, raw []byte, reason error) error {
+	p.log.ErrorContext(ctx, "invocation payload unusable; kept as a dead letter", "source", source, "bytes", len(raw), "reason", reason.Error())
+	if err := p.deadLetter(ctx, store.KindBodyDeadLettered, store.DeadLetter{Source: source, Reason: reason.Error(), Raw: raw}); err != nil {
+		return fmt.Errorf("%w: %w", ErrRetryLater, err)
+	}
+	return nil
+}
+
+// MaintenanceReport counts what a maintenance run removed.
+type MaintenanceReport struct {
+	ExpiredClaims int `json:"expiredClaims"`
+}
+
+// Maintain expires processed-record ids older than the dedup retention. It is
+// run by the Maintenance timer function.
+func (p *Pipeline) Maintain(ctx context.Context) (MaintenanceReport, error) {
+	var report MaintenanceReport
+	cutoff := p.now().Add(-p.dedupRetention)
+	for {
+		n, err := p.state.ExpireClaims(ctx, cutoff, p.expirePage)
+		report.ExpiredClaims += n
+		if err != nil {
+			return report, fmt.Errorf("expire claims before %s: %w", cutoff.Format(time.RFC3339), err)
+		}
+		if n < p.expirePage {
+			break
+		}
+	}
+	p.log.InfoContext(ctx, "maintenance done", "expired_claims", report.ExpiredClaims, "cutoff", cutoff)
+	return report, nil
+}
+
+func receivedEntry(event audit.Event, where string, now time.Time) store.Entry {
+	entry := store.Entry{
+		Time:     now,
+		Kind:     store.KindEventReceived,
+		EventID:  event.ID,
+		Activity: event.Activity,
+		Actor:    actor(event.Initiator),
+		Outcome:  event.Result,
+		Source:   where,
+		Detail:   fmt.Sprintf("deletion=%s targets=%d", event.Deletion, len(event.Targets)),
+	}
+	if len(event.Targets) > 0 {
+		first := event.Targets[0]
+		entry.TargetID, entry.TargetType = first.ID, string(first.Type)
+		entry.TargetName = first.DisplayName
+		if entry.TargetName == "" {
+			entry.TargetName = first.UserPrincipalName
+		}
+	}
+	return entry
+}
+
+// actor names the initiator the way an operator would look for it.
+func actor(in audit.Initiator) string {
+	for _, candidate := range []string{in.UserPrincipalName, in.AppID, in.DisplayName, in.ID, in.ServicePrincipalID} {
+		if candidate != "" {
+			return candidate
+		}
+	}
+	return string(audit.InitiatorUnknown)
+}
+
+func bodyLocation(batch string, index int, bodySource string) string {
+	return joinNonEmpty(" ", batch, fmt.Sprintf("event %d", index), parenthesize(bodySource))
+}
+
+func skipLocation(skip audit.Skip) string {
+	return joinNonEmpty(" ", fmt.Sprintf("record %d", skip.Index), parenthesize(joinNonEmpty(", ", lineOf(skip.Line), skip.Location)))
+}
+
+func lineOf(line int) string {
+	if line <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("line %d", line)
+}
+
+func fieldOf(field string) string {
+	if field == "" {
+		return ""
+	}
+	return "field " + field
+}
+
+func parenthesize(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "(" + s + ")"
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	kept := parts[:0:0]
+	for _, part := range parts {
+		if part != "" {
+			kept = append(kept, part)
+		}
+	}
+	return strings.Join(kept, sep)
+}

@@ -1,0 +1,101 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// ErrSchemaTooNew is returned by Open for a database that a newer build of
+// Reinstate has migrated: this build does not know its layout, and writing to
+// it could corrupt what the newer build keeps there.
+var ErrSchemaTooNew = errors.New("database schema is newer than this build of reinstate supports")
+
+// migrations[i] takes the schema from version i to version i+1; the version
+// is kept in PRAGMA user_version. Append to this list, never edit an entry
+// that has shipped.
+//
+// Times are INTEGER Unix nanoseconds (UTC), so they round-trip exactly and
+// compare as numbers. String fields are NOT NULL with an empty default, as the Go
+// types have no null. seq is the append order: AUTOINCREMENT so that a seq is
+// never reused, even after the newest row is deleted.
+var migrations = []string{
+	`CREATE TABLE claims (
+		key           TEXT PRIMARY KEY,
+		state         TEXT NOT NULL CHECK (state IN ('claimed', 'done')),
+		first_claimed INTEGER NOT NULL,
+		lease_until   INTEGER NOT NULL,
+		completed_at  INTEGER
+	);
+	CREATE INDEX claims_first_claimed ON claims (first_claimed);
+
+	CREATE TABLE journal (
+		seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+		id          TEXT NOT NULL UNIQUE,
+		time        INTEGER NOT NULL,
+		kind        TEXT NOT NULL,
+		event_id    TEXT NOT NULL DEFAULT '',
+		activity    TEXT NOT NULL DEFAULT '',
+		target_id   TEXT NOT NULL DEFAULT '',
+		target_type TEXT NOT NULL DEFAULT '',
+		target_name TEXT NOT NULL DEFAULT '',
+		actor       TEXT NOT NULL DEFAULT '',
+		rule        TEXT NOT NULL DEFAULT '',
+		action      TEXT NOT NULL DEFAULT '',
+		outcome     TEXT NOT NULL DEFAULT '',
+		source      TEXT NOT NULL DEFAULT '',
+		detail      TEXT NOT NULL DEFAULT ''
+	);
+	-- The rowid (seq) is the implicit last column of an index, so this also
+	-- serves ORDER BY seq DESC without a sort. Since queries need no index
+	-- of their own: scanning back from the newest seq stops at the limit.
+	CREATE INDEX journal_event_id ON journal (event_id);
+
+	CREATE TABLE dead_letters (
+		seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+		id       TEXT NOT NULL UNIQUE,
+		time     INTEGER NOT NULL,
+		source   TEXT NOT NULL DEFAULT '',
+		location TEXT NOT NULL DEFAULT '',
+		reason   TEXT NOT NULL DEFAULT '',
+		raw      BLOB NOT NULL
+	);`,
+}
+
+// schemaVersion is the version this build creates and understands.
+var schemaVersion = len(migrations)
+
+// migrate brings the schema up to schemaVersion. db must begin transactions
+// with BEGIN IMMEDIATE: the version is read under the write lock, so two
+// processes opening a new file at once migrate one after the other and the
+// second finds nothing to do.
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	var version int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > schemaVersion {
+		return fmt.Errorf("%w: database has version %d, this build knows up to %d; upgrade reinstate",
+			ErrSchemaTooNew, version, schemaVersion)
+	}
+	if version == schemaVersion {
+		return nil
+	}
+	for v := version; v < schemaVersion; v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migrate schema from version %d: %w", v, err)
+		}
+	}
+	// PRAGMA takes no bound parameters; schemaVersion is ours, not input.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+		return fmt.Errorf("set schema version: %w", err)
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,315 @@
+package sqlite
+
+import (
+	"bufio"
+	"bytes"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reinstate/reinstate/pkg/store"
+	"github.com/reinstate/reinstate/pkg/store/storetest"
+)
+
+var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+func open(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, filepath.Join(t.TempDir(), "reinstate.db"))
+	})
+}
+
+func TestOpenCreatesParentDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b", "state.db")
+	s := open(t, path)
+	if s.Path() != path {
+		t.Errorf("Path() = %s, want %s", s.Path(), path)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database file not created: %v", err)
+	}
+}
+
+func TestOpenAwkwardPath(t *testing.T) {
+	// Characters that mean something in a URI or to the driver's DSN parsing
+	// must reach the file system unchanged.
+	dir := filepath.Join(t.TempDir(), "we?ird #dir %20&x=1")
+	path := filepath.Join(dir, "state.db")
+	s := open(t, path)
+	if _, err := s.Append(t.Context(), store.Entry{Kind: store.KindEventReceived}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database file not at %q: %v", path, err)
+	}
+}
+
+func TestOpenEmptyPath(t *testing.T) {
+	if s, err := Open(t.Context(), ""); err == nil {
+		_ = s.Close()
+		t.Fatal("Open(\"\") succeeded")
+	}
+}
+
+func TestConnectionSettings(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	for _, pool := range []struct {
+		name string
+		db   *sql.DB
+	}{{"write", s.write}, {"read", s.read}} {
+		for _, tc := range []struct{ pragma, want string }{
+			{"journal_mode", "wal"},
+			{"busy_timeout", fmt.Sprint(busyTimeout.Milliseconds())},
+		} {
+			var got string
+			if err := pool.db.QueryRowContext(t.Context(), "PRAGMA "+tc.pragma).Scan(&got); err != nil {
+				t.Fatalf("%s pool: PRAGMA %s: %v", pool.name, tc.pragma, err)
+			}
+			if got != tc.want {
+				t.Errorf("%s pool: %s = %s, want %s", pool.name, tc.pragma, got, tc.want)
+			}
+		}
+	}
+	if _, err := s.read.ExecContext(t.Context(), `DELETE FROM journal`); err == nil {
+		t.Error("the read pool accepted a write")
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := s.Claim(ctx, "done", t0, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, "done", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, "held", t0, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	entry, err := s.Append(ctx, store.Entry{Time: t0, Kind: store.KindEventReceived, EventID: "e1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	letter, err := s.PutDeadLetter(ctx, store.DeadLetter{Source: "s", Reason: "r", Raw: []byte{0, 1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, path)
+	for key, want := range map[string]store.ClaimState{"done": store.Done, "held": store.Held} {
+		if got, err := s.Claim(ctx, key, t0.Add(time.Minute), t0.Add(2*time.Minute)); err != nil || got != want {
+			t.Errorf("after reopen, Claim(%q) = %s, %v; want %s", key, got, err, want)
+		}
+	}
+	entries, err := s.Journal(ctx, store.JournalQuery{})
+	if err != nil || len(entries) != 1 || entries[0].ID != entry.ID {
+		t.Errorf("after reopen, Journal = %+v, %v; want the one entry %s", entries, err, entry.ID)
+	}
+	letters, err := s.DeadLetters(ctx, 10)
+	if err != nil || len(letters) != 1 || letters[0].ID != letter.ID || !bytes.Equal(letters[0].Raw, letter.Raw) {
+		t.Errorf("after reopen, DeadLetters = %+v, %v; want the one letter %s", letters, err, letter.ID)
+	}
+	// New appends still come after the old ones.
+	later, err := s.Append(ctx, store.Entry{Time: t0, Kind: store.KindEventReceived})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := s.Journal(ctx, store.JournalQuery{}); len(entries) != 2 || entries[0].ID != later.ID {
+		t.Errorf("after reopen, the new entry is not the newest: %+v", entries)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := open(t, path)
+	future := schemaVersion + 1
+	if _, err := s.write.ExecContext(t.Context(), fmt.Sprintf("PRAGMA user_version = %d", future)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2, err := Open(t.Context(), path)
+	if err == nil {
+		_ = s2.Close()
+		t.Fatal("Open of a database with a newer schema succeeded")
+	}
+	if !errors.Is(err, ErrSchemaTooNew) {
+		t.Errorf("Open error = %v, want one wrapping ErrSchemaTooNew", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, fmt.Sprint(future)) || !strings.Contains(msg, path) {
+		t.Errorf("Open error %q does not name the file and its version %d", msg, future)
+	}
+}
+
+func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() {
+			s, err := Open(t.Context(), path)
+			if err == nil {
+				err = s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTwoHandlesClaimRace(t *testing.T) {
+	// Two Stores on one file have separate pools and locks in Go, like two
+	// processes; only SQLite's file locking keeps their claims apart.
+	path := filepath.Join(t.TempDir(), "state.db")
+	handles := []*Store{open(t, path), open(t, path)}
+	const rounds, perHandle = 20, 8
+	for round := range rounds {
+		key := fmt.Sprintf("k%d", round)
+		var (
+			start   = make(chan struct{})
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			claimed int
+			errs    []error
+		)
+		for _, s := range handles {
+			for range perHandle {
+				wg.Go(func() {
+					<-start
+					state, err := s.Claim(t.Context(), key, t0, t0.Add(time.Minute))
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil {
+						errs = append(errs, err)
+					} else if state == store.Claimed {
+						claimed++
+					}
+				})
+			}
+		}
+		close(start)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		if claimed != 1 {
+			t.Fatalf("round %d: %d callers claimed %q, want exactly 1", round, claimed, key)
+		}
+	}
+}
+
+// helperEnv names the database a child process of TestProcessesClaimRace
+// claims in.
+const helperEnv = "REINSTATE_SQLITE_TEST_CLAIMER_DB"
+
+func TestProcessesClaimRace(t *testing.T) {
+	if path := os.Getenv(helperEnv); path != "" {
+		claimerProcess(t, path)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip("cannot find the test binary:", err)
+	}
+
+	path := filepath.Join(t.TempDir(), "state.db")
+	open(t, path) // create the schema up front, so the children only claim
+	const procs = 4
+	cmds := make([]*exec.Cmd, procs)
+	outs := make([]bytes.Buffer, procs)
+	for i := range cmds {
+		cmds[i] = exec.CommandContext(t.Context(), exe, "-test.run=^TestProcessesClaimRace$", "-test.count=1")
+		cmds[i].Env = append(os.Environ(), helperEnv+"="+path)
+		cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claimedBy := map[string]int{}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("claimer %d: %v\n%s", i, err, outs[i].String())
+		}
+		sc := bufio.NewScanner(&outs[i])
+		for sc.Scan() {
+			if key, ok := strings.CutPrefix(sc.Text(), "claimed "); ok {
+				claimedBy[key]++
+			}
+		}
+	}
+	for i := range claimerKeys {
+		key := fmt.Sprintf("k%d", i)
+		if claimedBy[key] != 1 {
+			t.Errorf("%q claimed by %d processes, want exactly 1", key, claimedBy[key])
+		}
+	}
+}
+
+const claimerKeys = 50
+
+// claimerProcess is the child side of TestProcessesClaimRace: it claims
+// every key and prints those it got.
+func claimerProcess(t *testing.T, path string) {
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range claimerKeys {
+		key := fmt.Sprintf("k%d", i)
+		state, err := s.Claim(t.Context(), key, t0, t0.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state == store.Claimed {
+			fmt.Printf("claimed %s\n", key)
+		}
+	}
+}
+
+func TestTimeOutOfRange(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	if _, err := s.Claim(ctx, "k", time.Time{}, t0); err == nil {
+		t.Error("Claim with a zero now succeeded")
+	}
+	if _, err := s.Claim(ctx, "k", t0, time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)); err == nil {
+		t.Error("Claim with a lease in the year 3000 succeeded")
+	}
+	if _, err := s.Append(ctx, store.Entry{Time: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
+		t.Error("Append of an entry from 1600 succeeded")
+	}
+}
