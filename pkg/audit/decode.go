@@ -48,8 +48,9 @@ type Skip struct {
 	Raw json.RawMessage
 }
 
-// Error describes the skip in one line, 1-based like the line numbers.
-func (s Skip) Error() string {
+// Position says where the record is, 1-based like the line numbers, such as
+// "record 5 (line 3, records[4])".
+func (s Skip) Position() string {
 	var b []byte
 	b = append(b, "record "...)
 	b = strconv.AppendInt(b, int64(s.Index)+1, 10)
@@ -59,15 +60,20 @@ func (s Skip) Error() string {
 		b = append(b, ", "...)
 		b = append(b, s.Location...)
 	}
-	b = append(b, "): "...)
-	if s.Field != "" {
-		b = append(b, "field "...)
-		b = append(b, s.Field...)
-		b = append(b, ": "...)
-	}
-	b = append(b, s.Reason...)
+	b = append(b, ')')
 	return string(b)
 }
+
+// Problem says what is wrong, naming the field when one is to blame.
+func (s Skip) Problem() string {
+	if s.Field == "" {
+		return s.Reason
+	}
+	return "field " + s.Field + ": " + s.Reason
+}
+
+// Error describes the skip in one line: its position, then the problem.
+func (s Skip) Error() string { return s.Position() + ": " + s.Problem() }
 
 // Result is what Decode made of its input: the records it could use, and one
 // Skip for each record it could not.

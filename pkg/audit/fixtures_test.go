@@ -267,7 +267,7 @@ func TestDecodeFixtures(t *testing.T) {
 					{id: "1d3f5b7d-9f1b-4d3f-b5b7-d9f1b3d5f7b9", typ: TargetGroup, name: "All Company Events"}}},
 			{at: 3, id: "Directory_cd5a7c9e-1a3c-4e5a-a7c9-e1a3c5e7a9c1_GR4RG_202200204", tenant: "",
 				time: "2025-06-10T06:55:31.0062291Z", activity: "Restore group", result: statusSuccess, service: coreDirectory,
-				initiator: Initiator{Type: InitiatorUser, ID: helpdeskID, UserPrincipalName: helpdeskUPN, DisplayName: "IT Admin"},
+				initiator: Initiator{Type: InitiatorUser, ID: helpdeskID, UserPrincipalName: helpdeskUPN, DisplayName: "Helpdesk Lead"},
 				deletion:  DeletionNone, targets: []wantTarget{
 					{id: "de6b8d0f-2b4d-4f6b-b8d0-f2b4d6f8b0d2", typ: TargetGroup, name: "Finance Team"}}},
 		}},
@@ -298,7 +298,7 @@ func TestDecodeFixtures(t *testing.T) {
 					{id: "b8c9d0e1-f2a3-4b4c-95d6-7f8a9b0c1d2e", typ: TargetGroup, name: "Wiki Editors"}}},
 			{at: 4, id: "Directory_c9d0e1f2-a3b4-4c5d-a6e7-8a9b0c1d2e3f_ND4RA_202300305", tenant: "",
 				time: "2025-06-12T08:03:40.5555555Z", activity: "Restore application", result: statusSuccess, service: coreDirectory,
-				initiator: Initiator{Type: InitiatorUser, ID: helpdeskID, UserPrincipalName: helpdeskUPN, DisplayName: "IT Admin"},
+				initiator: Initiator{Type: InitiatorUser, ID: helpdeskID, UserPrincipalName: helpdeskUPN, DisplayName: "Helpdesk Lead"},
 				deletion:  DeletionNone, targets: []wantTarget{
 					{id: "f6a7b8c9-d0e1-4f2a-b3c4-5d6e7f8a9b0c", typ: TargetApplication, name: wikiApp}}},
 		}},

@@ -150,12 +150,12 @@ func Normalize(record json.RawMessage) (Event, error) {
 
 	ev.TenantID = first(first(rec.TenantID, p.TenantID), first(tenantFromResourceID(rec.ResourceID), tenantFromResourceID(p.ResourceID)))
 
-	resultRaw, resultField := p.Result, prefix+"result"
+	resultRaw, resultPrefix := p.Result, prefix
 	if lenient.IsNull(resultRaw) && wrapped {
-		resultRaw, resultField = rec.Result, "result"
+		resultRaw, resultPrefix = rec.Result, ""
 	}
 	if ev.Result, err = normalizeResult(resultRaw); err != nil {
-		return Event{}, &FieldError{Field: resultField, Reason: err.Error()}
+		return Event{}, &FieldError{Field: resultPrefix + "result", Reason: err.Error()}
 	}
 
 	initiatedBy := p.InitiatedBy
@@ -164,16 +164,16 @@ func Normalize(record json.RawMessage) (Event, error) {
 	}
 	ev.Initiator = normalizeInitiator(initiatedBy)
 
-	targets, targetsPrefix := p.TargetResources, prefix+"targetResources"
+	targets, targetsPrefix := p.TargetResources, prefix
 	if targets == nil && wrapped && rec.TargetResources != nil {
-		targets, targetsPrefix = rec.TargetResources, "targetResources"
+		targets, targetsPrefix = rec.TargetResources, ""
 	}
 	ev.Targets = make([]Target, 0, len(targets))
 	hardMarker := false
 	for i := range targets {
 		tg, hard, err := normalizeTarget(&targets[i], ev.Activity, ev.Service)
 		if err != nil {
-			err.Field = targetsPrefix + "[" + strconv.Itoa(i) + "]." + err.Field
+			err.Field = targetsPrefix + "targetResources[" + strconv.Itoa(i) + "]." + err.Field
 			return Event{}, err
 		}
 		hardMarker = hardMarker || hard

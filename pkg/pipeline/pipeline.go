@@ -7,6 +7,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -111,12 +113,15 @@ type Report struct {
 	Skipped int `json:"skipped"`
 	// DeadBodies counts bodies that were not JSON at all; each is a dead letter.
 	DeadBodies int `json:"deadBodies"`
+	// AlreadyKept counts skipped records and dead bodies whose exact bytes an
+	// earlier delivery had already kept as a dead letter.
+	AlreadyKept int `json:"alreadyKept"`
 }
 
 // String is the one-line summary written to logs and to the host's Logs.
 func (r Report) String() string {
-	return fmt.Sprintf("bodies=%d records=%d new=%d duplicates=%d held=%d skipped=%d dead_bodies=%d",
-		r.Bodies, r.Records, r.New, r.Duplicates, r.Held, r.Skipped, r.DeadBodies)
+	return fmt.Sprintf("bodies=%d records=%d new=%d duplicates=%d held=%d skipped=%d dead_bodies=%d already_kept=%d",
+		r.Bodies, r.Records, r.New, r.Duplicates, r.Held, r.Skipped, r.DeadBodies, r.AlreadyKept)
 }
 
 // Ingest processes a batch. One bad body or record never fails the batch:
@@ -133,7 +138,7 @@ func (p *Pipeline) Ingest(ctx context.Context, batch Batch) (Report, error) {
 	}
 	p.log.InfoContext(ctx, "batch ingested", "source", batch.Source, "report", report.String())
 	if report.Held > 0 {
-		return report, fmt.Errorf("%s: %d records are being processed elsewhere: %w", batch.Source, report.Held, ErrRetryLater)
+		return report, fmt.Errorf("%s: %d records or dead letters are being processed elsewhere: %w", batch.Source, report.Held, ErrRetryLater)
 	}
 	return report, nil
 }
@@ -144,15 +149,15 @@ func (p *Pipeline) ingestBody(ctx context.Context, where string, data []byte, re
 	if err != nil {
 		report.DeadBodies++
 		p.log.WarnContext(ctx, "event body is not audit JSON; kept as a dead letter", "where", where, "bytes", len(data), "reason", err.Error())
-		return p.deadLetter(ctx, store.KindBodyDeadLettered, store.DeadLetter{Source: where, Reason: err.Error(), Raw: data})
+		return p.deadLetter(ctx, store.KindBodyDeadLettered, store.DeadLetter{Source: where, Reason: err.Error(), Raw: data}, report)
 	}
 	report.Records += len(result.Events) + len(result.Skipped)
 	for _, skip := range result.Skipped {
 		report.Skipped++
 		// Log the location and reason only: the record itself may hold personal data.
-		p.log.WarnContext(ctx, "audit record skipped; kept as a dead letter", "where", where, "record", skip.Index, "reason", skip.Error())
-		letter := store.DeadLetter{Source: where, Location: skipLocation(skip), Reason: joinNonEmpty(": ", fieldOf(skip.Field), skip.Reason), Raw: skip.Raw}
-		if err := p.deadLetter(ctx, store.KindRecordSkipped, letter); err != nil {
+		p.log.WarnContext(ctx, "audit record skipped; kept as a dead letter", "where", where, "record", skip.Position(), "reason", skip.Problem())
+		letter := store.DeadLetter{Source: where, Location: skip.Position(), Reason: skip.Problem(), Raw: skip.Raw}
+		if err := p.deadLetter(ctx, store.KindRecordSkipped, letter, report); err != nil {
 			return err
 		}
 	}
@@ -199,25 +204,54 @@ func (p *Pipeline) ingestEvent(ctx context.Context, where string, event audit.Ev
 	return nil
 }
 
-func (p *Pipeline) deadLetter(ctx context.Context, kind store.Kind, letter store.DeadLetter) error {
-	letter.Time = p.now()
+// deadLetter keeps letter once per distinct content: Event Hubs redelivers
+// whole batches, and the same bad bytes seen again add nothing an operator
+// needs, so a claim on the content's hash stands in for them.
+func (p *Pipeline) deadLetter(ctx context.Context, kind store.Kind, letter store.DeadLetter, report *Report) error {
+	now := p.now()
+	key := deadLetterKey(letter.Raw)
+	state, err := p.state.Claim(ctx, key, now, now.Add(p.claimLease))
+	if err != nil {
+		return fmt.Errorf("claim dead letter: %w", err)
+	}
+	switch state {
+	case store.Done:
+		report.AlreadyKept++
+		return nil
+	case store.Held:
+		report.Held++
+		return nil
+	}
+	letter.Time = now
 	stored, err := p.state.PutDeadLetter(ctx, letter)
 	if err != nil {
 		return fmt.Errorf("keep dead letter: %w", err)
 	}
-	entry := store.Entry{Time: letter.Time, Kind: kind, Source: letter.Source, Outcome: "dead-lettered", Detail: joinNonEmpty("; ", letter.Location, letter.Reason, "dead letter "+stored.ID)}
+	entry := store.Entry{Time: now, Kind: kind, Source: letter.Source, Outcome: "dead-lettered", Detail: joinNonEmpty("; ", letter.Location, letter.Reason, "dead letter "+stored.ID)}
 	if _, err := p.state.Append(ctx, entry); err != nil {
 		return fmt.Errorf("journal dead letter %s: %w", stored.ID, err)
 	}
+	if err := p.state.Complete(ctx, key, p.now()); err != nil {
+		return fmt.Errorf("complete dead letter %s: %w", stored.ID, err)
+	}
 	return nil
+}
+
+func deadLetterKey(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return "deadletter:" + hex.EncodeToString(sum[:])
 }
 
 // DeadLetterInvocation keeps a whole invocation payload that could not even
 // be split into event bodies, so that nothing the host delivered is lost.
 func (p *Pipeline) DeadLetterInvocation(ctx context.Context, source string, raw []byte, reason error) error {
 	p.log.ErrorContext(ctx, "invocation payload unusable; kept as a dead letter", "source", source, "bytes", len(raw), "reason", reason.Error())
-	if err := p.deadLetter(ctx, store.KindBodyDeadLettered, store.DeadLetter{Source: source, Reason: reason.Error(), Raw: raw}); err != nil {
+	var report Report
+	if err := p.deadLetter(ctx, store.KindBodyDeadLettered, store.DeadLetter{Source: source, Reason: reason.Error(), Raw: raw}, &report); err != nil {
 		return fmt.Errorf("%w: %w", ErrRetryLater, err)
+	}
+	if report.Held > 0 {
+		return fmt.Errorf("%s: the same payload is being kept elsewhere: %w", source, ErrRetryLater)
 	}
 	return nil
 }
@@ -280,24 +314,6 @@ func actor(in audit.Initiator) string {
 
 func bodyLocation(batch string, index int, bodySource string) string {
 	return joinNonEmpty(" ", batch, fmt.Sprintf("event %d", index), parenthesize(bodySource))
-}
-
-func skipLocation(skip audit.Skip) string {
-	return joinNonEmpty(" ", fmt.Sprintf("record %d", skip.Index), parenthesize(joinNonEmpty(", ", lineOf(skip.Line), skip.Location)))
-}
-
-func lineOf(line int) string {
-	if line <= 0 {
-		return ""
-	}
-	return fmt.Sprintf("line %d", line)
-}
-
-func fieldOf(field string) string {
-	if field == "" {
-		return ""
-	}
-	return "field " + field
 }
 
 func parenthesize(s string) string {

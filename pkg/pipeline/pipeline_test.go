@@ -71,12 +71,8 @@ func countKind(entries []store.Entry, kind store.Kind) int {
 
 func eventIDs(t *testing.T, data []byte) []string {
 	t.Helper()
-	result, err := audit.Decode(data)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ids []string
-	for _, e := range result.Events {
+	for _, e := range mustDecode(t, data).Events {
 		ids = append(ids, e.ID)
 	}
 	return ids
@@ -121,10 +117,7 @@ func TestIngestRecordsEachEventOnceHoweverOftenDelivered(t *testing.T) {
 
 func TestIngestJournalsWhoDidWhatToWhich(t *testing.T) {
 	body := readFixture(t, "eventhubs/mixed-batch.json")
-	result, err := audit.Decode(body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	result := mustDecode(t, body)
 	st := openStore(t)
 	p, c := newPipeline(t, st)
 	if _, err := p.Ingest(context.Background(), Batch{Source: "AuditEvents invocation 42", Bodies: []Body{{Data: body, Source: "partition 0 sequence 7"}}}); err != nil {
@@ -165,10 +158,7 @@ func TestIngestKeepsBadInputAsDeadLettersAndGoesOn(t *testing.T) {
 	good := readFixture(t, "eventhubs/mixed-batch.json")
 	notJSON := readFixture(t, "malformed/html-error-page.txt")
 	badRecords := readFixture(t, "malformed/bad-records.json")
-	badResult, err := audit.Decode(badRecords)
-	if err != nil {
-		t.Fatal(err)
-	}
+	badResult := mustDecode(t, badRecords)
 	if len(badResult.Skipped) == 0 || len(badResult.Events) == 0 {
 		t.Fatalf("bad-records fixture should hold good and bad records, got %d/%d", len(badResult.Events), len(badResult.Skipped))
 	}
@@ -311,4 +301,40 @@ func TestMaintainPagesThroughLargeBacklogs(t *testing.T) {
 	if err != nil || report.ExpiredClaims != n {
 		t.Fatalf("Maintain = %+v, %v; want %d expired over several pages", report, err, n)
 	}
+}
+
+func TestRedeliveredBadInputIsKeptOnce(t *testing.T) {
+	notJSON := readFixture(t, "malformed/html-error-page.txt")
+	badRecords := readFixture(t, "malformed/bad-records.json")
+	skipped := len(mustDecode(t, badRecords).Skipped)
+	st := openStore(t)
+	p, _ := newPipeline(t, st)
+	batch := Batch{Source: "b", Bodies: []Body{{Data: notJSON}, {Data: badRecords}}}
+	ctx := context.Background()
+	if _, err := p.Ingest(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	report, err := p.Ingest(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.AlreadyKept != 1+skipped || report.DeadBodies != 1 || report.Skipped != skipped {
+		t.Errorf("redelivery report %+v, want %d already kept of 1 dead body and %d skipped records", report, 1+skipped, skipped)
+	}
+	letters, err := st.DeadLetters(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(letters) != 1+skipped {
+		t.Errorf("%d dead letters after two deliveries, want %d", len(letters), 1+skipped)
+	}
+}
+
+func mustDecode(t *testing.T, data []byte) audit.Result {
+	t.Helper()
+	result, err := audit.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return result
 }
