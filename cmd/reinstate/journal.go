@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,11 +20,18 @@ const (
 	outputJSON  = "json"
 )
 
-func validateOutput(format string) error {
-	if format != outputTable && format != outputJSON {
-		return fmt.Errorf("--output %q: use table or json", format)
+// withStore checks the --output flag, then runs read over the configured
+// store: what every listing command does before it prints.
+func (e *env) withStore(ctx context.Context, output string, read func(store.Store) error) error {
+	if output != outputTable && output != outputJSON {
+		return fmt.Errorf("--output %q: use table or json", output)
 	}
-	return nil
+	st, err := openStore(ctx, e.cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return read(st)
 }
 
 func journalCommand(e *env) *cobra.Command {
@@ -40,26 +48,20 @@ func journalCommand(e *env) *cobra.Command {
 received, each decision and action, and each dead letter, newest first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(output); err != nil {
-				return err
-			}
-			st, err := openStore(cmd.Context(), e.cfg.Store)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			query := store.JournalQuery{Limit: limit, EventID: eventID}
-			if since > 0 {
-				query.Since = time.Now().Add(-since)
-			}
-			entries, err := st.Journal(cmd.Context(), query)
-			if err != nil {
-				return fmt.Errorf("read journal: %w", err)
-			}
-			if output == outputJSON {
-				return writeJSONLines(e.stdout, entries)
-			}
-			return writeJournalTable(e.stdout, entries)
+			return e.withStore(cmd.Context(), output, func(st store.Store) error {
+				query := store.JournalQuery{Limit: limit, EventID: eventID}
+				if since > 0 {
+					query.Since = time.Now().Add(-since)
+				}
+				entries, err := st.Journal(cmd.Context(), query)
+				if err != nil {
+					return fmt.Errorf("read journal: %w", err)
+				}
+				if output == outputJSON {
+					return writeJSONLines(e.stdout, entries)
+				}
+				return writeJournalTable(e.stdout, entries)
+			})
 		},
 	}
 	cmd.Flags().IntVarP(&limit, "limit", "n", 50, "how many entries at most")
@@ -120,27 +122,21 @@ JSON, and audit records that could not be decoded, each with where it came
 from and why. With --output json each line carries the raw bytes (base64).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(output); err != nil {
-				return err
-			}
-			st, err := openStore(cmd.Context(), e.cfg.Store)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			letters, err := st.DeadLetters(cmd.Context(), limit)
-			if err != nil {
-				return fmt.Errorf("read dead letters: %w", err)
-			}
-			if output == outputJSON {
-				return writeJSONLines(e.stdout, letters)
-			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tID\tSOURCE\tLOCATION\tBYTES\tREASON")
-			for _, l := range letters {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", l.Time.UTC().Format(time.RFC3339), l.ID, l.Source, dash(l.Location), len(l.Raw), l.Reason)
-			}
-			return tw.Flush()
+			return e.withStore(cmd.Context(), output, func(st store.Store) error {
+				letters, err := st.DeadLetters(cmd.Context(), limit)
+				if err != nil {
+					return fmt.Errorf("read dead letters: %w", err)
+				}
+				if output == outputJSON {
+					return writeJSONLines(e.stdout, letters)
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TIME\tID\tSOURCE\tLOCATION\tBYTES\tREASON")
+				for _, l := range letters {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", l.Time.UTC().Format(time.RFC3339), l.ID, l.Source, dash(l.Location), len(l.Raw), l.Reason)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().IntVarP(&limit, "limit", "n", 50, "how many dead letters at most")

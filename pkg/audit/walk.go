@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+
+	"github.com/reinstate/reinstate/pkg/lenient"
 )
 
 // The functions in this file walk JSON text that json.Valid has already
@@ -146,7 +148,7 @@ func keyIs(rawKey []byte, name string) bool {
 // aKind names the JSON kind of raw with its article, for messages: "an
 // object", "a string".
 func aKind(raw []byte) string {
-	return withArticle(kindOf(raw))
+	return withArticle(lenient.Kind(raw))
 }
 
 // withArticle puts "a" or "an" before a kind name.
@@ -156,25 +158,4 @@ func withArticle(kind string) string {
 		return "an " + kind
 	}
 	return "a " + kind
-}
-
-// kindOf names the JSON kind of the value raw starts with, for messages.
-func kindOf(raw []byte) string {
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 {
-		return "nothing"
-	}
-	switch trimmed[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
 }

@@ -42,7 +42,7 @@ func decodeEnvelope(body []byte) (req *Request, metadataIgnored bool, err error)
 	// host does with arrays (reference §A2).
 	dataRaw := lenient.Unwrap(env.Data)
 	if dataRaw[0] != '{' {
-		return nil, false, fmt.Errorf("request Data is a JSON %s, not an object", kindOf(dataRaw))
+		return nil, false, fmt.Errorf("request Data is a JSON %s, not an object", lenient.Kind(dataRaw))
 	}
 	data := map[string]json.RawMessage{}
 	if err := json.Unmarshal(dataRaw, &data); err != nil {

@@ -101,7 +101,7 @@ func (r *Request) Strings(name string) ([]string, error) {
 		return nil, err
 	}
 	if raw[0] != '[' {
-		return nil, fmt.Errorf("customhandler: Data.%s is a JSON %s, not a list (is the trigger's cardinality \"many\"?)", name, kindOf(raw))
+		return nil, fmt.Errorf("customhandler: Data.%s is a JSON %s, not a list (is the trigger's cardinality \"many\"?)", name, lenient.Kind(raw))
 	}
 	var elems []json.RawMessage
 	if err := json.Unmarshal(raw, &elems); err != nil {
@@ -241,26 +241,4 @@ func intValue(raw json.RawMessage) int {
 		return math.MinInt
 	}
 	return int(n)
-}
-
-// kindOf names the JSON kind of a non-empty value for error messages.
-func kindOf(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		return "number"
-	}
-	return "invalid value"
 }

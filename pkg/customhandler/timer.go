@@ -34,7 +34,7 @@ type TimerInfo struct {
 func ParseTimerInfo(raw json.RawMessage) (TimerInfo, error) {
 	obj := lenient.Unwrap(raw)
 	if len(obj) == 0 || obj[0] != '{' {
-		return TimerInfo{}, fmt.Errorf("customhandler: timer info is a JSON %s, not an object", kindOf(obj))
+		return TimerInfo{}, fmt.Errorf("customhandler: timer info is a JSON %s, not an object", lenient.Kind(obj))
 	}
 	var wire struct {
 		Schedule       json.RawMessage

@@ -136,3 +136,28 @@ func Time(s string) (time.Time, bool) {
 	}
 	return time.Time{}, false
 }
+
+// Kind names the JSON kind of the value raw starts with, for error messages:
+// object, array, string, boolean, null or number; "nothing" for empty input
+// and "invalid value" for anything else.
+func Kind(raw []byte) string {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 {
+		return "nothing"
+	}
+	switch trimmed[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return "number"
+	}
+	return "invalid value"
+}

@@ -176,3 +176,15 @@ func TestTime(t *testing.T) {
 		}
 	}
 }
+
+func TestKind(t *testing.T) {
+	tests := map[string]string{
+		``: "nothing", `  `: "nothing", ` {"a":1}`: "object", `[1]`: "array", `"s"`: "string",
+		`true`: "boolean", `false`: "boolean", `null`: "null", `-1`: "number", `42`: "number", `<html>`: "invalid value",
+	}
+	for raw, want := range tests {
+		if got := Kind([]byte(raw)); got != want {
+			t.Errorf("Kind(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
