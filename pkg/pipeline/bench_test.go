@@ -13,7 +13,7 @@ import (
 // BenchmarkIngestNewRecords measures a batch of new records through decode,
 // claim, journal and complete on the embedded store, where each record costs
 // three durable commits. BenchmarkIngestDuplicates measures a redelivery.
-func BenchmarkIngestNewRecords(b *testing.B)  { benchmarkIngest(b, false) }
+func BenchmarkIngestNewRecords(b *testing.B) { benchmarkIngest(b, false) }
 func BenchmarkIngestDuplicates(b *testing.B) { benchmarkIngest(b, true) }
 
 func benchmarkIngest(b *testing.B, redeliver bool) {
