@@ -270,3 +270,11 @@ func nonEmptyLines(s string) []string {
 	}
 	return lines
 }
+
+func TestReplayReadsABodyFromStdin(t *testing.T) {
+	vars := map[string]string{"REINSTATE_STORE": "sqlite:" + filepath.Join(t.TempDir(), "state.db")}
+	r := invoke(t, vars, readString(t, fixture("eventhubs/user.json")), "replay", "-")
+	if r.code != 0 || !strings.Contains(r.stdout, "1 bodies -> HTTP 200") || strings.Contains(r.stdout, "new=0") {
+		t.Fatalf("replay - (exit %d):\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}

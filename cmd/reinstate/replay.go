@@ -34,7 +34,8 @@ func replayCommand(e *env) *cobra.Command {
 the Azure Functions host sends: POST /AuditEvents with Data.events and the
 Metadata arrays encoded as JSON text inside JSON strings.
 
-Each FILE is one event body; in a .ndjson or .jsonl file each line is one.
+Each FILE is one event body (- reads one from stdin); in a .ndjson or .jsonl
+file each line is one.
 Bodies go in invocations of up to --batch. --repeat delivers the whole stream
 again, as Event Hubs may after a rebalance or crash: records already
 processed are recognised as duplicates.
@@ -47,7 +48,7 @@ as one started by 'reinstate serve' or by the Functions host.`,
 			if batch < 1 || repeat < 1 {
 				return errors.New("--batch and --repeat must be at least 1")
 			}
-			bodies, err := readBodies(files)
+			bodies, err := readBodies(files, e.stdin)
 			if err != nil {
 				return err
 			}
@@ -64,11 +65,12 @@ as one started by 'reinstate serve' or by the Functions host.`,
 	return cmd
 }
 
-// readBodies reads each file as one event body, or each line of an NDJSON file.
-func readBodies(files []string) ([][]byte, error) {
+// readBodies reads each file as one event body, or each line of an NDJSON
+// file; "-" is stdin, read as one body.
+func readBodies(files []string, stdin io.Reader) ([][]byte, error) {
 	var bodies [][]byte
 	for _, name := range files {
-		data, err := readInput(name, nil)
+		data, err := readInput(name, stdin)
 		if err != nil {
 			return nil, err
 		}

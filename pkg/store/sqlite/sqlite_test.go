@@ -242,7 +242,7 @@ func TestProcessesClaimRace(t *testing.T) {
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		t.Skip("cannot find the test binary:", err)
+		t.Fatal("cannot find the test binary to start claimer processes:", err)
 	}
 
 	path := filepath.Join(t.TempDir(), "state.db")
