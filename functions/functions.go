@@ -75,7 +75,7 @@ func maintenance(ctx context.Context, p Pipeline, req *customhandler.Request) (*
 	if err != nil {
 		return nil, customhandler.Transient(err)
 	}
-	logs := []string{fmt.Sprintf("expired %d processed-record ids", report.ExpiredClaims)}
+	logs := []string{fmt.Sprintf("expired %d processed-record ids and %d finished intents", report.ExpiredClaims, report.ExpiredIntents)}
 	// The timer payload is informational here; an unreadable one must not
 	// stop maintenance (azure-functions-host#7391).
 	if timer, err := req.TimerInfo(maintenanceBinding); err == nil && timer.IsPastDue {

@@ -159,3 +159,24 @@ type ModifiedProperty struct {
 	// NewValue follows the same rules as OldValue.
 	NewValue json.RawMessage `json:"newValue,omitempty"`
 }
+
+// ValidObjectID reports whether id has the form of a directory object id or
+// application id: a GUID in its 36-character form. Ids arrive in audit events
+// and settings, and are checked before they shape a Graph URL or $filter.
+func ValidObjectID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i, c := range id {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
+}

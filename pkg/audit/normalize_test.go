@@ -517,3 +517,20 @@ func FuzzUnwrapShortcut(f *testing.F) {
 		}
 	})
 }
+
+func TestValidObjectID(t *testing.T) {
+	tests := map[string]bool{
+		"c1e3a5c7-e9a1-4c3e-85c7-e9a1c3e5a7c9": true,
+		"C1E3A5C7-E9A1-4C3E-85C7-E9A1C3E5A7C9": true,
+		"c1e3a5c7e9a14c3e85c7e9a1c3e5a7c9":     false,
+		"c1e3a5c7-e9a1-4c3e-85c7-e9a1c3e5a7c":  false,
+		"c1e3a5c7-e9a1-4c3e-85c7-e9a1c3e5a7cg": false,
+		"../../../users/x?$filter=1-2-3-4-5-6": false,
+		"":                                     false,
+	}
+	for id, want := range tests {
+		if got := ValidObjectID(id); got != want {
+			t.Errorf("ValidObjectID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

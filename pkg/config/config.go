@@ -11,9 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/reinstate/reinstate/pkg/audit"
 	"github.com/reinstate/reinstate/pkg/customhandler"
 )
 
@@ -25,6 +29,14 @@ const (
 	EnvClaimLease    = "REINSTATE_CLAIM_LEASE"
 	EnvDedupRetain   = "REINSTATE_DEDUP_RETENTION"
 	EnvShutdownGrace = "REINSTATE_SHUTDOWN_GRACE"
+	EnvGraphURL      = "REINSTATE_GRAPH_URL"
+	EnvGraphAuth     = "REINSTATE_GRAPH_AUTH"
+	EnvGraphToken    = "REINSTATE_GRAPH_TOKEN"
+	EnvSelfIDs       = "REINSTATE_SELF_IDS"
+	EnvRestoreIDs    = "REINSTATE_RESTORE_OBJECT_IDS"
+	EnvWriteQuota    = "REINSTATE_WRITE_QUOTA"
+	EnvWriteWindow   = "REINSTATE_WRITE_WINDOW"
+	EnvWorkers       = "REINSTATE_WORKERS"
 )
 
 // DefaultStore is the embedded store used when REINSTATE_STORE is unset.
@@ -72,6 +84,37 @@ type Config struct {
 	// ShutdownGrace bounds how long `serve` waits for in-flight invocations
 	// after SIGTERM.
 	ShutdownGrace time.Duration
+	Graph         GraphConfig
+	// SelfIDs are the application and object ids of Reinstate's own
+	// identity: events they initiate never trigger actions.
+	SelfIDs []string
+	// RestoreObjectIDs lists the objects to restore when soft-deleted, until
+	// the rule table lands.
+	RestoreObjectIDs []string
+	// WriteQuota writes per WriteWindow pace the recovery executor.
+	WriteQuota  int
+	WriteWindow time.Duration
+	// Workers is how many restores run at once.
+	Workers int
+}
+
+// GraphConfig says where Microsoft Graph is and how to authenticate.
+type GraphConfig struct {
+	// URL is the Graph root, without a version.
+	URL string
+	// Auth is azure, none or static; none and static only for loopback.
+	Auth string
+	// Token is the static bearer token. It is a secret: String never shows it.
+	Token string `json:"-"`
+}
+
+// String renders the Graph settings without the token.
+func (g GraphConfig) String() string {
+	s := g.Auth + " " + g.URL
+	if g.Token != "" {
+		s += " (token set)"
+	}
+	return s
 }
 
 // Defaults for durations.
@@ -121,6 +164,7 @@ func Load(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", d.name, err))
 		}
 	}
+	errs = append(errs, loadRecovery(getenv, &cfg)...)
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
@@ -179,4 +223,95 @@ func parseDuration(value string, def, floor time.Duration) (time.Duration, error
 		return 0, fmt.Errorf("%s is below the minimum of %s", d, floor)
 	}
 	return d, nil
+}
+
+// Defaults for recovery. The write quota is Graph's documented directory
+// write limit per app and tenant (Learn graph/throttling-limits).
+const (
+	DefaultGraphURL    = "https://graph.microsoft.com"
+	DefaultWriteQuota  = 3000
+	DefaultWriteWindow = 150 * time.Second
+	DefaultWorkers     = 4
+)
+
+// Graph auth modes, as REINSTATE_GRAPH_AUTH spells them.
+const (
+	GraphAuthAzure  = "azure"
+	GraphAuthNone   = "none"
+	GraphAuthStatic = "static"
+)
+
+func loadRecovery(getenv func(string) string, cfg *Config) []error {
+	var errs []error
+	cfg.Graph = GraphConfig{
+		URL:   valueOr(getenv, EnvGraphURL, DefaultGraphURL),
+		Auth:  strings.ToLower(valueOr(getenv, EnvGraphAuth, GraphAuthAzure)),
+		Token: strings.TrimSpace(getenv(EnvGraphToken)),
+	}
+	loopback := false
+	if u, err := url.Parse(cfg.Graph.URL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL", EnvGraphURL, cfg.Graph.URL))
+	} else {
+		host := u.Hostname()
+		ip := net.ParseIP(host)
+		loopback = strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
+		if u.Scheme == "http" && !loopback {
+			errs = append(errs, fmt.Errorf("%s: %q must use https unless it is a loopback Graph such as graphsim", EnvGraphURL, cfg.Graph.URL))
+		}
+	}
+	switch cfg.Graph.Auth {
+	case GraphAuthAzure:
+	case GraphAuthNone, GraphAuthStatic:
+		if !loopback {
+			errs = append(errs, fmt.Errorf("%s: %q is allowed only for a loopback %s", EnvGraphAuth, cfg.Graph.Auth, EnvGraphURL))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("%s: %q is not azure, none or static", EnvGraphAuth, cfg.Graph.Auth))
+	}
+	if (cfg.Graph.Auth == GraphAuthStatic) != (cfg.Graph.Token != "") {
+		errs = append(errs, fmt.Errorf("%s is needed with %s=static, and only then", EnvGraphToken, EnvGraphAuth))
+	}
+	cfg.SelfIDs = splitList(getenv(EnvSelfIDs))
+	cfg.RestoreObjectIDs = splitList(getenv(EnvRestoreIDs))
+	for _, list := range []struct {
+		name string
+		ids  []string
+	}{{EnvSelfIDs, cfg.SelfIDs}, {EnvRestoreIDs, cfg.RestoreObjectIDs}} {
+		for _, id := range list.ids {
+			if !audit.ValidObjectID(id) {
+				errs = append(errs, fmt.Errorf("%s: %q is not an object or application id (a GUID)", list.name, id))
+			}
+		}
+	}
+	var err error
+	if cfg.WriteQuota, err = parsePositive(getenv(EnvWriteQuota), DefaultWriteQuota); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvWriteQuota, err))
+	}
+	if cfg.WriteWindow, err = parseDuration(getenv(EnvWriteWindow), DefaultWriteWindow, time.Millisecond); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvWriteWindow, err))
+	}
+	if cfg.Workers, err = parsePositive(getenv(EnvWorkers), DefaultWorkers); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvWorkers, err))
+	}
+	return errs
+}
+
+func splitList(value string) []string {
+	var out []string
+	for _, part := range strings.FieldsFunc(value, func(r rune) bool { return r == ',' || r == ' ' || r == ';' }) {
+		out = append(out, part)
+	}
+	return out
+}
+
+func parsePositive(value string, def int) (int, error) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(value)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a whole number above zero", value)
+	}
+	return n, nil
 }

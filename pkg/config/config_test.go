@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +25,12 @@ func TestLoadDefaults(t *testing.T) {
 		ClaimLease:     DefaultClaimLease,
 		DedupRetention: 35 * 24 * time.Hour,
 		ShutdownGrace:  DefaultShutdownGrace,
+		Graph:          GraphConfig{URL: DefaultGraphURL, Auth: GraphAuthAzure},
+		WriteQuota:     DefaultWriteQuota,
+		WriteWindow:    DefaultWriteWindow,
+		Workers:        DefaultWorkers,
 	}
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load() = %+v, want %+v", cfg, want)
 	}
 }
@@ -39,24 +44,41 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		EnvClaimLease:                  "45s",
 		EnvDedupRetain:                 "40d",
 		EnvShutdownGrace:               "1m",
+		EnvGraphURL:                    "http://127.0.0.1:4100/",
+		EnvGraphAuth:                   "static",
+		EnvGraphToken:                  "reinstate-token",
+		EnvSelfIDs:                     "0b6c2b39-6a3c-4c1d-9f0e-2a4b6c8d0e1f, 7d1e3f5a-2b4c-4d6e-8f0a-1b3c5d7e9f0a",
+		EnvRestoreIDs:                  "c1e3a5c7-e9a1-4c3e-85c7-e9a1c3e5a7c9",
+		EnvWriteQuota:                  "200",
+		EnvWriteWindow:                 "1s",
+		EnvWorkers:                     "8",
 	}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
 	want := Config{
-		Store:          StoreSpec{Kind: StoreSQLite, Location: "/var/lib/reinstate/state.db"},
-		ListenAddress:  "127.0.0.1:40123",
-		LogLevel:       slog.LevelDebug,
-		LogFormat:      LogJSON,
-		ClaimLease:     45 * time.Second,
-		DedupRetention: 40 * 24 * time.Hour,
-		ShutdownGrace:  time.Minute,
+		Store:            StoreSpec{Kind: StoreSQLite, Location: "/var/lib/reinstate/state.db"},
+		ListenAddress:    "127.0.0.1:40123",
+		LogLevel:         slog.LevelDebug,
+		LogFormat:        LogJSON,
+		ClaimLease:       45 * time.Second,
+		DedupRetention:   40 * 24 * time.Hour,
+		ShutdownGrace:    time.Minute,
+		Graph:            GraphConfig{URL: "http://127.0.0.1:4100/", Auth: GraphAuthStatic, Token: "reinstate-token"},
+		SelfIDs:          []string{"0b6c2b39-6a3c-4c1d-9f0e-2a4b6c8d0e1f", "7d1e3f5a-2b4c-4d6e-8f0a-1b3c5d7e9f0a"},
+		RestoreObjectIDs: []string{"c1e3a5c7-e9a1-4c3e-85c7-e9a1c3e5a7c9"},
+		WriteQuota:       200,
+		WriteWindow:      time.Second,
+		Workers:          8,
 	}
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load() = %+v, want %+v", cfg, want)
 	}
 	if got := cfg.Store.String(); got != "sqlite:/var/lib/reinstate/state.db" {
 		t.Errorf("Store.String() = %q", got)
+	}
+	if got := cfg.Graph.String(); strings.Contains(got, "reinstate-token") || !strings.Contains(got, "token set") {
+		t.Errorf("Graph.String() = %q; it must say a token is set without showing it", got)
 	}
 }
 
@@ -76,6 +98,17 @@ func TestLoadRejectsBadValuesByName(t *testing.T) {
 		{"retention shorter than the recycle bin needs", map[string]string{EnvDedupRetain: "7d"}, []string{EnvDedupRetain, "minimum"}},
 		{"days not whole", map[string]string{EnvDedupRetain: "35.5d"}, []string{EnvDedupRetain, "whole number of days"}},
 		{"port", map[string]string{"FUNCTIONS_CUSTOMHANDLER_PORT": "99999"}, []string{"FUNCTIONS_CUSTOMHANDLER_PORT"}},
+		{"graph url not http", map[string]string{EnvGraphURL: "ftp://graph"}, []string{EnvGraphURL}},
+		{"plain http to a real host", map[string]string{EnvGraphURL: "http://graph.microsoft.com"}, []string{EnvGraphURL, "https"}},
+		{"no auth to a real host", map[string]string{EnvGraphAuth: "none"}, []string{EnvGraphAuth, "loopback"}},
+		{"static token to a real host", map[string]string{EnvGraphAuth: "static", EnvGraphToken: "t"}, []string{EnvGraphAuth, "loopback"}},
+		{"static without a token", map[string]string{EnvGraphURL: "http://127.0.0.1:1", EnvGraphAuth: "static"}, []string{EnvGraphToken}},
+		{"token without static", map[string]string{EnvGraphToken: "t"}, []string{EnvGraphToken}},
+		{"unknown auth", map[string]string{EnvGraphAuth: "basic"}, []string{EnvGraphAuth, `"basic"`}},
+		{"restore id not a guid", map[string]string{EnvRestoreIDs: "sec-prod-payments"}, []string{EnvRestoreIDs, `"sec-prod-payments"`}},
+		{"self id not a guid", map[string]string{EnvSelfIDs: "reinstate"}, []string{EnvSelfIDs}},
+		{"write quota", map[string]string{EnvWriteQuota: "0"}, []string{EnvWriteQuota}},
+		{"workers", map[string]string{EnvWorkers: "many"}, []string{EnvWorkers}},
 		{"every problem at once", map[string]string{EnvStore: "x", EnvLogLevel: "loud", EnvShutdownGrace: "-"}, []string{EnvStore, EnvLogLevel, EnvShutdownGrace}},
 	}
 	for _, tt := range tests {

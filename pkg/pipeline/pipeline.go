@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/reinstate/reinstate/pkg/audit"
+	"github.com/reinstate/reinstate/pkg/recovery"
 	"github.com/reinstate/reinstate/pkg/store"
 )
 
@@ -26,7 +28,18 @@ type State interface {
 	ExpireClaims(ctx context.Context, cutoff time.Time, limit int) (int, error)
 	Append(ctx context.Context, entry store.Entry) (store.Entry, error)
 	PutDeadLetter(ctx context.Context, letter store.DeadLetter) (store.DeadLetter, error)
+	Enqueue(ctx context.Context, intent store.Intent, now time.Time) (store.Intent, bool, error)
+	ExpireIntents(ctx context.Context, cutoff time.Time, limit int) (int, error)
 }
+
+// Journal entry kinds the pipeline writes beside store's ingestion kinds.
+const (
+	// KindEventSelf records an event Reinstate itself caused; it never
+	// triggers actions, so that Reinstate cannot loop on its own restores.
+	KindEventSelf store.Kind = "event.self"
+	// KindDecision records a decision and the durable intent behind it.
+	KindDecision store.Kind = "decision"
+)
 
 // ErrRetryLater means part of a batch could not be processed now but may be
 // later: another instance holds some of its records, or the store failed.
@@ -47,6 +60,12 @@ type Options struct {
 	// ExpirePage bounds each delete of a maintenance run, so that one run
 	// never holds the store for long, whatever the backlog. Default 500.
 	ExpirePage int
+	// Decider chooses actions; nil decides nothing (record only).
+	Decider Decider
+	// Self recognises events Reinstate caused.
+	Self Self
+	// Wake is called after new intents are recorded, to wake a worker.
+	Wake func()
 }
 
 // Pipeline processes batches of audit events. It is safe for concurrent use.
@@ -57,6 +76,9 @@ type Pipeline struct {
 	claimLease     time.Duration
 	dedupRetention time.Duration
 	expirePage     int
+	decider        Decider
+	self           Self
+	wake           func()
 }
 
 // New returns a Pipeline over state.
@@ -68,6 +90,9 @@ func New(state State, opts Options) *Pipeline {
 		claimLease:     opts.ClaimLease,
 		dedupRetention: opts.DedupRetention,
 		expirePage:     opts.ExpirePage,
+		decider:        opts.Decider,
+		self:           opts.Self,
+		wake:           opts.Wake,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -77,6 +102,9 @@ func New(state State, opts Options) *Pipeline {
 	}
 	if p.claimLease <= 0 {
 		p.claimLease = 2 * time.Minute
+	}
+	if p.wake == nil {
+		p.wake = func() {}
 	}
 	if p.expirePage <= 0 {
 		p.expirePage = 500
@@ -116,12 +144,16 @@ type Report struct {
 	// AlreadyKept counts skipped records and dead bodies whose exact bytes an
 	// earlier delivery had already kept as a dead letter.
 	AlreadyKept int `json:"alreadyKept"`
+	// Self counts events Reinstate itself caused; they trigger nothing.
+	Self int `json:"self"`
+	// Intents counts restore intents recorded for the worker.
+	Intents int `json:"intents"`
 }
 
 // String is the one-line summary written to logs and to the host's Logs.
 func (r Report) String() string {
-	return fmt.Sprintf("bodies=%d records=%d new=%d duplicates=%d held=%d skipped=%d dead_bodies=%d already_kept=%d",
-		r.Bodies, r.Records, r.New, r.Duplicates, r.Held, r.Skipped, r.DeadBodies, r.AlreadyKept)
+	return fmt.Sprintf("bodies=%d records=%d new=%d duplicates=%d held=%d skipped=%d dead_bodies=%d already_kept=%d self=%d intents=%d",
+		r.Bodies, r.Records, r.New, r.Duplicates, r.Held, r.Skipped, r.DeadBodies, r.AlreadyKept, r.Self, r.Intents)
 }
 
 // Ingest processes a batch. One bad body or record never fails the batch:
@@ -137,6 +169,9 @@ func (p *Pipeline) Ingest(ctx context.Context, batch Batch) (Report, error) {
 		}
 	}
 	p.log.InfoContext(ctx, "batch ingested", "source", batch.Source, "report", report.String())
+	if report.Intents > 0 {
+		p.wake()
+	}
 	if report.Held > 0 {
 		return report, fmt.Errorf("%s: %d records or dead letters are being processed elsewhere: %w", batch.Source, report.Held, ErrRetryLater)
 	}
@@ -192,21 +227,67 @@ func (p *Pipeline) ingestEvent(ctx context.Context, where string, event audit.Ev
 	}
 	report.New++
 	entry := receivedEntry(event, where, now)
+	if p.self.Caused(event) {
+		report.Self++
+		entry.Kind, entry.Outcome = KindEventSelf, "ignored: caused by Reinstate itself"
+	}
 	if _, err := p.state.Append(ctx, entry); err != nil {
 		return fmt.Errorf("journal record %s: %w", event.ID, err)
 	}
 	p.log.InfoContext(ctx, "audit event received",
 		"event", event.ID, "activity", event.Activity, "deletion", string(event.Deletion), "result", event.Result,
-		"target_type", entry.TargetType, "target", entry.TargetID, "actor", entry.Actor)
+		"target_type", entry.TargetType, "target", entry.TargetID, "actor", entry.Actor, "self", entry.Kind == KindEventSelf)
+	if entry.Kind != KindEventSelf && p.decider != nil {
+		if err := p.decide(ctx, where, event, report); err != nil {
+			return err
+		}
+	}
 	if err := p.state.Complete(ctx, key, p.now()); err != nil {
 		return fmt.Errorf("complete record %s: %w", event.ID, err)
 	}
 	return nil
 }
 
-// deadLetter keeps letter once per distinct content: Event Hubs redelivers
-// whole batches, and the same bad bytes seen again add nothing an operator
-// needs, so a claim on the content's hash stands in for them.
+// decide records each decision as a durable intent before anything acts on
+// it: classification never waits on Graph, and a crash after this point
+// loses nothing, because the worker finds the intent in the store.
+func (p *Pipeline) decide(ctx context.Context, where string, event audit.Event, report *Report) error {
+	for _, d := range p.decider.Decide(ctx, event) {
+		if d.Action != ActionRestore {
+			continue
+		}
+		plan := recovery.Plan{
+			Request: recovery.Request{ObjectID: d.Target.ID, ObjectType: d.Target.Type, Options: d.Options},
+			EventID: event.ID,
+			Reason:  d.Rule,
+			Actor:   actor(event.Initiator),
+		}
+		payload, err := json.Marshal(plan)
+		if err != nil {
+			return fmt.Errorf("encode restore plan: %w", err)
+		}
+		now := p.now()
+		intent, created, err := p.state.Enqueue(ctx, store.Intent{Key: recovery.IntentKey(event.ID, d.Target.ID), Kind: recovery.IntentKind, Payload: payload}, now)
+		if err != nil {
+			return fmt.Errorf("record restore intent for %s: %w", d.Target.ID, err)
+		}
+		if !created {
+			continue
+		}
+		report.Intents++
+		entry := store.Entry{
+			Time: now, Kind: KindDecision, EventID: event.ID, Activity: event.Activity,
+			TargetID: d.Target.ID, TargetType: string(d.Target.Type), TargetName: d.Target.DisplayName,
+			Actor: plan.Actor, Rule: d.Rule, Action: string(d.Action), Outcome: "intent recorded",
+			Source: where, Detail: "intent " + intent.ID,
+		}
+		if _, err := p.state.Append(ctx, entry); err != nil {
+			return fmt.Errorf("journal decision for %s: %w", d.Target.ID, err)
+		}
+	}
+	return nil
+}
+
 func (p *Pipeline) deadLetter(ctx context.Context, kind store.Kind, letter store.DeadLetter, report *Report) error {
 	now := p.now()
 	key := deadLetterKey(letter.Raw)
@@ -258,26 +339,39 @@ func (p *Pipeline) DeadLetterInvocation(ctx context.Context, source string, raw 
 
 // MaintenanceReport counts what a maintenance run removed.
 type MaintenanceReport struct {
-	ExpiredClaims int `json:"expiredClaims"`
+	ExpiredClaims  int `json:"expiredClaims"`
+	ExpiredIntents int `json:"expiredIntents"`
 }
 
-// Maintain expires processed-record ids older than the dedup retention. It is
-// run by the Maintenance timer function.
+// Maintain expires processed-record ids, and finished intents, older than
+// the dedup retention: an intent's key is what stops a replayed event from
+// recording it again, so it must be kept as long as the record id. It is run
+// by the Maintenance timer function.
 func (p *Pipeline) Maintain(ctx context.Context) (MaintenanceReport, error) {
 	var report MaintenanceReport
 	cutoff := p.now().Add(-p.dedupRetention)
+	var err error
+	if report.ExpiredClaims, err = p.expireAll(ctx, cutoff, p.state.ExpireClaims); err != nil {
+		return report, fmt.Errorf("expire claims before %s: %w", cutoff.Format(time.RFC3339), err)
+	}
+	if report.ExpiredIntents, err = p.expireAll(ctx, cutoff, p.state.ExpireIntents); err != nil {
+		return report, fmt.Errorf("expire intents before %s: %w", cutoff.Format(time.RFC3339), err)
+	}
+	p.log.InfoContext(ctx, "maintenance done", "expired_claims", report.ExpiredClaims, "expired_intents", report.ExpiredIntents, "cutoff", cutoff)
+	return report, nil
+}
+
+// expireAll pages through expire, so that one run never holds the store for
+// long, whatever the backlog.
+func (p *Pipeline) expireAll(ctx context.Context, cutoff time.Time, expire func(context.Context, time.Time, int) (int, error)) (int, error) {
+	total := 0
 	for {
-		n, err := p.state.ExpireClaims(ctx, cutoff, p.expirePage)
-		report.ExpiredClaims += n
-		if err != nil {
-			return report, fmt.Errorf("expire claims before %s: %w", cutoff.Format(time.RFC3339), err)
-		}
-		if n < p.expirePage {
-			break
+		n, err := expire(ctx, cutoff, p.expirePage)
+		total += n
+		if err != nil || n < p.expirePage {
+			return total, err
 		}
 	}
-	p.log.InfoContext(ctx, "maintenance done", "expired_claims", report.ExpiredClaims, "cutoff", cutoff)
-	return report, nil
 }
 
 func receivedEntry(event audit.Event, where string, now time.Time) store.Entry {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/reinstate/reinstate/pkg/audit"
+	"github.com/reinstate/reinstate/pkg/recovery"
 	"github.com/reinstate/reinstate/pkg/store"
 	"github.com/reinstate/reinstate/pkg/store/sqlite"
 )
@@ -337,4 +339,78 @@ func mustDecode(t *testing.T, data []byte) audit.Result {
 		t.Fatal(err)
 	}
 	return result
+}
+
+func TestDecideRecordsDurableRestoreIntents(t *testing.T) {
+	const (
+		criticalGroup = "c1e3a5c7-e9a1-4c3e-85c7-e9a1c3e5a7c9" // sec-prod-payments, soft-deleted in mixed-batch
+		failedUser    = "9e1b3d5f-7a9c-4e1b-83d5-f7a9c1e3b5d7" // a Delete user that failed
+		appDeleted    = "3d5f7b9d-1f3b-4d5f-97b9-d1f3b5d7f9b1" // deleted by the HR automation app
+		automationApp = "4f6a8c0e-2a4c-4e6a-b0c2-e4a6c8e0a2c4"
+	)
+	tests := []struct {
+		name        string
+		fixture     string
+		listed      []string
+		self        []string
+		wantIntents []string
+		wantSelf    int
+	}{
+		{"listed soft delete", "eventhubs/mixed-batch.json", []string{criticalGroup}, nil, []string{criticalGroup}, 0},
+		{"nothing listed", "eventhubs/mixed-batch.json", nil, nil, nil, 0},
+		{"failed delete is not restored", "eventhubs/failure-and-app.json", []string{failedUser}, nil, nil, 0},
+		{"listed, deleted by someone else", "eventhubs/failure-and-app.json", []string{appDeleted}, nil, []string{appDeleted}, 0},
+		{"listed, but Reinstate itself did it", "eventhubs/failure-and-app.json", []string{appDeleted}, []string{automationApp}, nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := openStore(t)
+			woken := 0
+			c := &clock{now: time.Date(2026, 6, 2, 14, 5, 0, 0, time.UTC)}
+			p := New(st, Options{Now: c.Now, Decider: NewObjectListDecider(tt.listed), Self: NewSelf(tt.self...), Wake: func() { woken++ }})
+			body := readFixture(t, tt.fixture)
+			ctx := context.Background()
+			for delivery := 0; delivery < 2; delivery++ {
+				report, err := p.Ingest(ctx, Batch{Source: "b", Bodies: []Body{{Data: body}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantIntents := len(tt.wantIntents)
+				if delivery > 0 {
+					wantIntents = 0 // a redelivery records nothing new
+				}
+				if report.Intents != wantIntents || (delivery == 0 && report.Self != tt.wantSelf) {
+					t.Errorf("delivery %d: report %+v, want %d intents and %d self", delivery, report, wantIntents, tt.wantSelf)
+				}
+			}
+			if (len(tt.wantIntents) > 0) != (woken > 0) {
+				t.Errorf("worker woken %d times, want a wake exactly when intents were recorded", woken)
+			}
+			intents, err := st.Intents(ctx, store.IntentQuery{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, intent := range intents {
+				var plan recovery.Plan
+				if err := json.Unmarshal(intent.Payload, &plan); err != nil {
+					t.Fatal(err)
+				}
+				if intent.Kind != recovery.IntentKind || intent.State != store.IntentPending || plan.Reason != ObjectListRule || plan.EventID == "" {
+					t.Errorf("intent %+v plan %+v", intent, plan)
+				}
+				got = append(got, plan.Request.ObjectID)
+			}
+			if !slices.Equal(got, tt.wantIntents) {
+				t.Errorf("intents for %v, want %v", got, tt.wantIntents)
+			}
+			entries := journalOf(t, st)
+			if n := countKind(entries, KindDecision); n != len(tt.wantIntents) {
+				t.Errorf("%d decision entries, want %d", n, len(tt.wantIntents))
+			}
+			if n := countKind(entries, KindEventSelf); n != tt.wantSelf {
+				t.Errorf("%d event.self entries, want %d", n, tt.wantSelf)
+			}
+		})
+	}
 }

@@ -43,3 +43,17 @@ func TestClaimStateString(t *testing.T) {
 		}
 	}
 }
+
+func TestNewLeaseToken(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		token := NewLeaseToken()
+		if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(token) {
+			t.Fatalf("NewLeaseToken = %q, want 32 hex digits", token)
+		}
+		if seen[token] {
+			t.Fatalf("NewLeaseToken repeated %q", token)
+		}
+		seen[token] = true
+	}
+}

@@ -61,16 +61,55 @@ var migrations = []string{
 		reason   TEXT NOT NULL DEFAULT '',
 		raw      BLOB NOT NULL
 	);`,
+
+	// The intent outbox. id is NOT NULL because SQLite, for historical
+	// reasons, lets a TEXT PRIMARY KEY hold NULL. lease_token and lease_until
+	// are set exactly while the intent is leased.
+	//
+	// due is when LeaseIntents may take the intent: NULL once it has
+	// finished. Computed by SQLite from state, so it cannot disagree with
+	// the columns it derives from. intents_due holds only unfinished
+	// intents, in the order LeaseIntents takes them, so leasing reads the
+	// first entries of a small index however many finished intents are
+	// kept; intents_finished is the same for ExpireIntents.
+	`CREATE TABLE intents (
+		id          TEXT NOT NULL PRIMARY KEY,
+		key         TEXT NOT NULL UNIQUE,
+		kind        TEXT NOT NULL,
+		payload     BLOB NOT NULL,
+		state       TEXT NOT NULL CHECK (state IN ('pending', 'leased', 'done', 'failed')),
+		attempts    INTEGER NOT NULL DEFAULT 0,
+		not_before  INTEGER NOT NULL,
+		created_at  INTEGER NOT NULL,
+		updated_at  INTEGER NOT NULL,
+		lease_token TEXT NOT NULL DEFAULT '',
+		lease_until INTEGER,
+		last_error  TEXT NOT NULL DEFAULT '',
+		outcome     TEXT NOT NULL DEFAULT '',
+		due INTEGER GENERATED ALWAYS AS (
+			CASE state WHEN 'pending' THEN not_before WHEN 'leased' THEN lease_until END) VIRTUAL,
+		CHECK ((state = 'leased') = (lease_token <> '' AND lease_until IS NOT NULL))
+	);
+	CREATE INDEX intents_due ON intents (due, id) WHERE due IS NOT NULL;
+	CREATE INDEX intents_finished ON intents (updated_at) WHERE state IN ('done', 'failed');
+	-- Listing by state, newest first. Listing everything uses the primary
+	-- key's index; a kind is filtered from either.
+	CREATE INDEX intents_state ON intents (state, id);`,
 }
 
 // schemaVersion is the version this build creates and understands.
 var schemaVersion = len(migrations)
 
-// migrate brings the schema up to schemaVersion. db must begin transactions
-// with BEGIN IMMEDIATE: the version is read under the write lock, so two
-// processes opening a new file at once migrate one after the other and the
-// second finds nothing to do.
-func migrate(ctx context.Context, db *sql.DB) error {
+// migrate brings the schema up to version target: schemaVersion, except in
+// tests, which build the layouts of earlier releases with it. A database
+// already past target, but not past schemaVersion, is left alone. db must
+// begin transactions with BEGIN IMMEDIATE: the version is read under the
+// write lock, so two processes opening a new file at once migrate one after
+// the other and the second finds nothing to do.
+func migrate(ctx context.Context, db *sql.DB, target int) error {
+	if target < 0 || target > schemaVersion {
+		return fmt.Errorf("no schema version %d: this build knows 0 to %d", target, schemaVersion)
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -85,16 +124,16 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("%w: database has version %d, this build knows up to %d; upgrade reinstate",
 			ErrSchemaTooNew, version, schemaVersion)
 	}
-	if version == schemaVersion {
+	if version >= target {
 		return nil
 	}
-	for v := version; v < schemaVersion; v++ {
+	for v := version; v < target; v++ {
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			return fmt.Errorf("migrate schema from version %d: %w", v, err)
 		}
 	}
-	// PRAGMA takes no bound parameters; schemaVersion is ours, not input.
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+	// PRAGMA takes no bound parameters; target is ours, not input.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, target)); err != nil {
 		return fmt.Errorf("set schema version: %w", err)
 	}
 	return tx.Commit()

@@ -60,6 +60,12 @@ var _ store.Store = (*Store)(nil)
 // directory too, and brings the schema up to date. It fails with an error
 // wrapping ErrSchemaTooNew when a newer build has migrated the file.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return openAt(ctx, path, schemaVersion)
+}
+
+// openAt is Open with the schema brought up to version only, which the
+// tests use to create the files earlier releases left.
+func openAt(ctx context.Context, path string, version int) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite store: open: empty path")
 	}
@@ -85,7 +91,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	); err != nil {
 		return nil, fmt.Errorf("sqlite store: open %s: %w", path, err)
 	}
-	if err := migrate(ctx, s.write); err != nil {
+	if err := migrate(ctx, s.write, version); err != nil {
 		_ = s.write.Close()
 		return nil, fmt.Errorf("sqlite store: open %s: %w", path, err)
 	}

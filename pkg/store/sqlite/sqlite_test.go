@@ -312,4 +312,17 @@ func TestTimeOutOfRange(t *testing.T) {
 	if _, err := s.Append(ctx, store.Entry{Time: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
 		t.Error("Append of an entry from 1600 succeeded")
 	}
+	if _, _, err := s.Enqueue(ctx, store.Intent{Key: "k", Kind: "restore"}, time.Time{}); err == nil {
+		t.Error("Enqueue with a zero now succeeded")
+	}
+	far := store.Intent{Key: "k", Kind: "restore", NotBefore: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if _, _, err := s.Enqueue(ctx, far, t0); err == nil {
+		t.Error("Enqueue of an intent due in the year 3000 succeeded")
+	}
+	if _, err := s.LeaseIntents(ctx, t0, time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), 10); err == nil {
+		t.Error("LeaseIntents with a lease in the year 3000 succeeded")
+	}
+	if got, err := s.Intents(ctx, store.IntentQuery{Limit: 10}); err != nil || len(got) != 0 {
+		t.Errorf("refused Enqueues left %d intents (%v)", len(got), err)
+	}
 }

@@ -55,16 +55,55 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeadLetterRoundTrip", testDeadLetterRoundTrip},
 		{"DeadLettersNewestFirst", testDeadLettersNewestFirst},
 		{"DeadLettersBadLimit", testDeadLettersBadLimit},
+		{"EnqueueSetsFields", testEnqueueSetsFields},
+		{"EnqueueInsertIfAbsent", testEnqueueInsertIfAbsent},
+		{"EnqueueConcurrentSameKey", testEnqueueConcurrentSameKey},
+		{"EnqueueInvalid", testEnqueueInvalid},
+		{"IntentPayloadRoundTrip", testIntentPayloadRoundTrip},
+		{"IntentNotFound", testIntentNotFound},
+		{"LeaseSetsFields", testLeaseSetsFields},
+		{"LeaseNotBefore", testLeaseNotBefore},
+		{"LeaseLiveNotTaken", testLeaseLiveNotTaken},
+		{"LeaseExpiredTakenOver", testLeaseExpiredTakenOver},
+		{"LeaseOrder", testLeaseOrder},
+		{"LeaseLimit", testLeaseLimit},
+		{"LeaseBadArguments", testLeaseBadArguments},
+		{"ConcurrentLease", testConcurrentLease},
+		{"RenewIntentLease", testRenewIntentLease},
+		{"CompleteIntent", testCompleteIntent},
+		{"RetryIntent", testRetryIntent},
+		{"FailIntent", testFailIntent},
+		{"IntentsList", testIntentsList},
+		{"IntentsBadQuery", testIntentsBadQuery},
+		{"ExpireIntentsOnlyFinished", testExpireIntentsOnlyFinished},
+		{"ExpireIntentsPaging", testExpireIntentsPaging},
+		{"ExpireIntentsBadLimit", testExpireIntentsBadLimit},
 		{"CancelledContext", testCancelledContext},
 		{"UseAfterClose", testUseAfterClose},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
-			t.Cleanup(func() { _ = s.Close() })
-			tt.run(t, s)
-		})
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, fresh(t, open)) })
 	}
+
+	// Table-driven tests whose cases each need a store of their own, as
+	// leasing takes whatever is due in the whole store.
+	perCase := []struct {
+		name string
+		run  func(t *testing.T, open func(t *testing.T) store.Store)
+	}{
+		{"TransitionsNeedTheLease", testTransitionsNeedTheLease},
+		{"TransitionsAfterLeaseRanOut", testTransitionsAfterLeaseRanOut},
+	}
+	for _, tt := range perCase {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, open) })
+	}
+}
+
+// fresh opens an empty store that is closed when t ends.
+func fresh(t *testing.T, open func(t *testing.T) store.Store) store.Store {
+	s := open(t)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 // t0 is an arbitrary instant with nanoseconds, so that a store truncating
@@ -686,12 +725,34 @@ func testDeadLettersBadLimit(t *testing.T, s store.Store) {
 	}
 }
 
+// fixture is what setUpCalls leaves in a store for calls to act on.
+type fixture struct {
+	// leased is the intent with key "leased", leased at t0 until t0+lease.
+	leased store.Intent
+}
+
+// setUpCalls gives every call something it would change if it took effect:
+// a claimed key, and intents with keys "finished" (done at t0), "leased" and
+// "pending" (due at t0).
+func setUpCalls(t *testing.T, s store.Store) fixture {
+	t.Helper()
+	wantClaim(t, s, "claimed", t0, t0.Add(lease), store.Claimed)
+	enqueueNew(t, s, "finished", t0)
+	finished := wantLeased(t, s, t0, 10, "finished")[0]
+	completeIntent(t, s, finished, t0, "ok")
+	enqueueNew(t, s, "leased", t0)
+	leased := wantLeased(t, s, t0, 10, "leased")[0]
+	enqueueNew(t, s, "pending", t0)
+	return fixture{leased: leased}
+}
+
 // calls exercises every method of the Store except Close, each returning its
 // error.
-func calls() []struct {
+func calls(f fixture) []struct {
 	name string
 	call func(ctx context.Context, s store.Store) error
 } {
+	id, token := f.leased.ID, f.leased.LeaseToken
 	return []struct {
 		name string
 		call func(ctx context.Context, s store.Store) error
@@ -721,14 +782,51 @@ func calls() []struct {
 			_, err := s.DeadLetters(ctx, 10)
 			return err
 		}},
+		{"Enqueue", func(ctx context.Context, s store.Store) error {
+			_, _, err := s.Enqueue(ctx, newIntent("new", t0), t0)
+			return err
+		}},
+		{"LeaseIntents", func(ctx context.Context, s store.Store) error {
+			_, err := s.LeaseIntents(ctx, t0, t0.Add(lease), 10)
+			return err
+		}},
+		{"RenewIntentLease", func(ctx context.Context, s store.Store) error {
+			return s.RenewIntentLease(ctx, id, token, t0, t0.Add(2*lease))
+		}},
+		{"CompleteIntent", func(ctx context.Context, s store.Store) error {
+			return s.CompleteIntent(ctx, id, token, t0, "restored")
+		}},
+		{"RetryIntent", func(ctx context.Context, s store.Store) error {
+			return s.RetryIntent(ctx, id, token, t0, t0.Add(time.Hour), "throttled")
+		}},
+		{"FailIntent", func(ctx context.Context, s store.Store) error {
+			return s.FailIntent(ctx, id, token, t0, "gone")
+		}},
+		{"Intent", func(ctx context.Context, s store.Store) error {
+			_, err := s.Intent(ctx, id)
+			return err
+		}},
+		{"IntentByKey", func(ctx context.Context, s store.Store) error {
+			_, err := s.IntentByKey(ctx, "leased")
+			return err
+		}},
+		{"Intents", func(ctx context.Context, s store.Store) error {
+			_, err := s.Intents(ctx, store.IntentQuery{Limit: 10})
+			return err
+		}},
+		{"ExpireIntents", func(ctx context.Context, s store.Store) error {
+			_, err := s.ExpireIntents(ctx, t0.Add(time.Hour), 10)
+			return err
+		}},
 	}
 }
 
 func testCancelledContext(t *testing.T, s store.Store) {
-	wantClaim(t, s, "claimed", t0, t0.Add(lease), store.Claimed)
+	f := setUpCalls(t, s)
+	intentsBefore := listIntents(t, s, store.IntentQuery{Limit: 100})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	for _, c := range calls() {
+	for _, c := range calls(f) {
 		if err := c.call(ctx, s); !errors.Is(err, context.Canceled) {
 			t.Errorf("%s with a cancelled context = %v, want an error wrapping context.Canceled", c.name, err)
 		}
@@ -742,14 +840,17 @@ func testCancelledContext(t *testing.T, s store.Store) {
 	if got := deadLetters(t, s, 10); len(got) != 0 {
 		t.Errorf("cancelled PutDeadLetter left %d dead letters", len(got))
 	}
+	if d := diffIntents(listIntents(t, s, store.IntentQuery{Limit: 100}), intentsBefore); d != "" {
+		t.Errorf("cancelled calls changed the intents: %s", d)
+	}
 }
 
 func testUseAfterClose(t *testing.T, s store.Store) {
-	wantClaim(t, s, "claimed", t0, t0.Add(lease), store.Claimed)
+	f := setUpCalls(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	for _, c := range calls() {
+	for _, c := range calls(f) {
 		if err := c.call(t.Context(), s); err == nil {
 			t.Errorf("%s after Close succeeded, want an error", c.name)
 		}

@@ -1,0 +1,386 @@
+package sqlite
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reinstate/reinstate/pkg/store"
+)
+
+// Environment variables that turn a run of the test binary into the child
+// process of one of the tests below; each names the database to use.
+const (
+	dyingWorkerEnv = "REINSTATE_SQLITE_TEST_DYING_WORKER_DB"
+	leaserEnv      = "REINSTATE_SQLITE_TEST_LEASER_DB"
+)
+
+// dyingWorkerExit is the exit status of dyingWorkerProcess, so the parent
+// can tell its deliberate death from a failure.
+const dyingWorkerExit = 3
+
+// binaryPayload is not UTF-8 and holds NULs, so that a round trip through
+// the file that is not byte-exact shows.
+var binaryPayload = []byte{'{', 0x00, 0xff, 0xfe, 0x80, '}', 0x00}
+
+// startChild runs this test binary again, running only test and with env set
+// to path. It returns the command, started, and where its output goes.
+func startChild(t *testing.T, test, env, path string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal("cannot find the test binary to start a child process:", err)
+	}
+	var out bytes.Buffer
+	cmd := exec.CommandContext(t.Context(), exe, "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+path)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &out
+}
+
+func TestIntentsSurviveProcessDeath(t *testing.T) {
+	if path := os.Getenv(dyingWorkerEnv); path != "" {
+		dyingWorkerProcess(t, path)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts a process")
+	}
+	path := filepath.Join(t.TempDir(), "state.db")
+	cmd, out := startChild(t, "TestIntentsSurviveProcessDeath", dyingWorkerEnv, path)
+	var exit *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &exit) || exit.ExitCode() != dyingWorkerExit {
+		t.Fatalf("the dying worker ended with %v, want exit status %d\n%s", err, dyingWorkerExit, out)
+	}
+	deadToken, ok := strings.CutPrefix(strings.TrimSpace(out.String()), "token ")
+	if !ok {
+		t.Fatalf("the dying worker did not report its lease token:\n%s", out)
+	}
+
+	// A new process opens the file the dead one left, without a clean
+	// close, and finds both intents: the pending one due as it was, the one
+	// in flight held until the dead worker's lease runs out.
+	s := open(t, path)
+	ctx := t.Context()
+	got, err := s.LeaseIntents(ctx, t0.Add(time.Second), t0.Add(time.Second+time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Key != "pending" || !bytes.Equal(got[0].Payload, binaryPayload) || got[0].Attempts != 1 {
+		t.Fatalf("after the restart, LeaseIntents = %+v; want the pending intent, its payload intact, first attempt", got)
+	}
+	got, err = s.LeaseIntents(ctx, t0.Add(time.Minute), t0.Add(2*time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Key != "in-flight" || got[0].Attempts != 2 || got[0].LeaseToken == deadToken {
+		t.Fatalf("after the dead worker's lease, LeaseIntents = %+v; want in-flight, second attempt, new token", got)
+	}
+	if err := s.CompleteIntent(ctx, got[0].ID, deadToken, t0.Add(time.Minute), "restored"); !errors.Is(err, store.ErrLeaseLost) {
+		t.Fatalf("CompleteIntent with the dead worker's token = %v, want ErrLeaseLost", err)
+	}
+	if err := s.CompleteIntent(ctx, got[0].ID, got[0].LeaseToken, t0.Add(time.Minute), "restored"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dyingWorkerProcess is the child side of TestIntentsSurviveProcessDeath: it
+// records two intents, leases one, and exits without closing the store, as
+// a process that is killed would.
+func dyingWorkerProcess(t *testing.T, path string) {
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, in := range []store.Intent{
+		{Key: "in-flight", Kind: "restore", Payload: []byte(`{}`), NotBefore: t0},
+		{Key: "pending", Kind: "restore", Payload: binaryPayload, NotBefore: t0.Add(time.Second)},
+	} {
+		if _, _, err := s.Enqueue(ctx, in, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leased, err := s.LeaseIntents(ctx, t0, t0.Add(time.Minute), 10)
+	if err != nil || len(leased) != 1 {
+		t.Fatalf("LeaseIntents = %+v, %v", leased, err)
+	}
+	fmt.Printf("token %s\n", leased[0].LeaseToken)
+	os.Exit(dyingWorkerExit)
+}
+
+func TestMigrateFromVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	ctx := t.Context()
+
+	// The file as the release before the intent outbox left it, written
+	// with the methods that release had.
+	old, err := openAt(ctx, path, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Claim(ctx, "done", t0, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Complete(ctx, "done", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Claim(ctx, "held", t0, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	entry, err := old.Append(ctx, store.Entry{Time: t0, Kind: store.KindEventReceived, EventID: "e1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	letter, err := old.PutDeadLetter(ctx, store.DeadLetter{Source: "s", Reason: "r", Raw: binaryPayload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := userVersion(t, old); v != 1 {
+		t.Fatalf("the old file has schema version %d, want 1", v)
+	}
+	var tables int
+	if err := old.read.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'intents'`).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("the version 1 schema has an intents table (%d, %v)", tables, err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := open(t, path)
+	if v := userVersion(t, s); v != schemaVersion {
+		t.Fatalf("after Open the schema version is %d, want %d", v, schemaVersion)
+	}
+	for key, want := range map[string]store.ClaimState{"done": store.Done, "held": store.Held} {
+		if got, err := s.Claim(ctx, key, t0.Add(time.Minute), t0.Add(2*time.Minute)); err != nil || got != want {
+			t.Errorf("after migration, Claim(%q) = %s, %v; want %s", key, got, err, want)
+		}
+	}
+	entries, err := s.Journal(ctx, store.JournalQuery{})
+	if err != nil || len(entries) != 1 || entries[0].ID != entry.ID || entries[0].EventID != "e1" {
+		t.Errorf("after migration, Journal = %+v, %v; want the one entry %s", entries, err, entry.ID)
+	}
+	letters, err := s.DeadLetters(ctx, 10)
+	if err != nil || len(letters) != 1 || letters[0].ID != letter.ID || !bytes.Equal(letters[0].Raw, binaryPayload) {
+		t.Errorf("after migration, DeadLetters = %+v, %v; want the one letter %s", letters, err, letter.ID)
+	}
+	if _, _, err := s.Enqueue(ctx, store.Intent{Key: "k", Kind: "restore"}, t0); err != nil {
+		t.Fatalf("Enqueue after migration: %v", err)
+	}
+	if got, err := s.LeaseIntents(ctx, t0, t0.Add(time.Minute), 10); err != nil || len(got) != 1 {
+		t.Fatalf("LeaseIntents after migration = %+v, %v; want the one intent", got, err)
+	}
+}
+
+func userVersion(t *testing.T, s *Store) int {
+	t.Helper()
+	var v int
+	if err := s.read.QueryRowContext(t.Context(), `PRAGMA user_version`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+const racedIntents = 50
+
+// enqueueRaced records the intents the lease races compete for, all due at
+// t0.
+func enqueueRaced(t *testing.T, s *Store) {
+	t.Helper()
+	for i := range racedIntents {
+		in := store.Intent{Key: fmt.Sprintf("k%d", i), Kind: "restore", Payload: []byte(`{}`)}
+		if _, _, err := s.Enqueue(t.Context(), in, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// leaseAll leases, a few at a time, until nothing is due at t0, and calls
+// got for every intent leased.
+func leaseAll(ctx context.Context, s *Store, got func(store.Intent)) error {
+	for {
+		leased, err := s.LeaseIntents(ctx, t0, t0.Add(time.Hour), 2)
+		if err != nil {
+			return err
+		}
+		if len(leased) == 0 {
+			return nil
+		}
+		for _, in := range leased {
+			got(in)
+		}
+	}
+}
+
+// checkRaced checks that every raced intent was leased exactly once, and
+// that the token its leaser received is the one stored.
+func checkRaced(t *testing.T, s *Store, tokens map[string][]string) {
+	t.Helper()
+	for i := range racedIntents {
+		key := fmt.Sprintf("k%d", i)
+		if len(tokens[key]) != 1 {
+			t.Errorf("%q leased %d times, want exactly once", key, len(tokens[key]))
+			continue
+		}
+		in, err := s.IntentByKey(t.Context(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.LeaseToken != tokens[key][0] {
+			t.Errorf("%q: its leaser got token %s, the store has %s", key, tokens[key][0], in.LeaseToken)
+		}
+	}
+}
+
+func TestTwoHandlesLeaseRace(t *testing.T) {
+	// Two Stores on one file have separate pools and locks in Go, like two
+	// processes; only SQLite's file locking keeps their leases apart.
+	path := filepath.Join(t.TempDir(), "state.db")
+	handles := []*Store{open(t, path), open(t, path)}
+	enqueueRaced(t, handles[0])
+	const perHandle = 8
+	var (
+		start  = make(chan struct{})
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		tokens = map[string][]string{}
+		errs   []error
+	)
+	for _, s := range handles {
+		for range perHandle {
+			wg.Go(func() {
+				<-start
+				err := leaseAll(t.Context(), s, func(in store.Intent) {
+					mu.Lock()
+					defer mu.Unlock()
+					tokens[in.Key] = append(tokens[in.Key], in.LeaseToken)
+				})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+				}
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	checkRaced(t, handles[0], tokens)
+}
+
+func TestProcessesLeaseRace(t *testing.T) {
+	if path := os.Getenv(leaserEnv); path != "" {
+		leaserProcess(t, path)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := open(t, path)
+	enqueueRaced(t, s)
+	const procs = 4
+	cmds := make([]*exec.Cmd, procs)
+	outs := make([]*bytes.Buffer, procs)
+	for i := range cmds {
+		cmds[i], outs[i] = startChild(t, "TestProcessesLeaseRace", leaserEnv, path)
+	}
+	tokens := map[string][]string{}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("leaser %d: %v\n%s", i, err, outs[i])
+		}
+		sc := bufio.NewScanner(outs[i])
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "leased "); ok {
+				key, token, _ := strings.Cut(rest, " ")
+				tokens[key] = append(tokens[key], token)
+			}
+		}
+	}
+	checkRaced(t, s, tokens)
+}
+
+// leaserProcess is the child side of TestProcessesLeaseRace: it leases
+// until nothing is due and prints what it got.
+func leaserProcess(t *testing.T, path string) {
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := leaseAll(t.Context(), s, func(in store.Intent) {
+		fmt.Printf("leased %s %s\n", in.Key, in.LeaseToken)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIntentQueryPlans(t *testing.T) {
+	// The outbox keeps finished intents until they expire, so the queries
+	// a worker runs all the time must read only the head of their index.
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	for _, tc := range []struct {
+		name, sql, index string
+	}{
+		{"lease", dueIntentsSQL, "intents_due"},
+		{"expire", expireIntentsSQL, "intents_finished"},
+	} {
+		rows, err := s.read.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+tc.sql, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		joined := strings.Join(plan, "; ")
+		if !strings.Contains(joined, "USING INDEX "+tc.index) || strings.Contains(joined, "TEMP B-TREE") {
+			t.Errorf("%s: plan %q, want a search of %s and no sort", tc.name, joined, tc.index)
+		}
+	}
+}
+
+func TestIntentSchemaInvariant(t *testing.T) {
+	// The table refuses a leased intent without a lease, whatever writes it.
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	in, _, err := s.Enqueue(ctx, store.Intent{Key: "k", Kind: "restore"}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []string{
+		`state = 'leased'`,
+		`state = 'leased', lease_until = 1`,
+		`state = 'leased', lease_token = 'x'`,
+		`lease_token = 'x', lease_until = 1`,
+		`state = 'gone'`,
+	} {
+		if _, err := s.write.ExecContext(ctx, `UPDATE intents SET `+set+` WHERE id = ?`, in.ID); err == nil {
+			t.Errorf("UPDATE intents SET %s succeeded, want a constraint failure", set)
+		}
+	}
+}
