@@ -12,12 +12,14 @@ import (
 
 	"github.com/reinstate/reinstate/pkg/customhandler"
 	"github.com/reinstate/reinstate/pkg/pipeline"
+	"github.com/reinstate/reinstate/pkg/recovery"
 )
 
 // Function names: the folder names under functions/.
 const (
 	AuditEvents = "AuditEvents"
 	Maintenance = "Maintenance"
+	Recover     = "Recover"
 )
 
 // auditEventsBinding is the trigger's binding name in AuditEvents/function.json.
@@ -30,8 +32,23 @@ type Pipeline interface {
 	Maintain(ctx context.Context) (pipeline.MaintenanceReport, error)
 }
 
-// Register binds every function to p on srv.
-func Register(srv *customhandler.Server, p Pipeline) {
+// Recoverer carries out due restore intents.
+type Recoverer interface {
+	Drain(ctx context.Context) (recovery.DrainReport, error)
+}
+
+// Register binds every function to p and r on srv.
+func Register(srv *customhandler.Server, p Pipeline, r Recoverer) {
+	srv.Handle(Recover, customhandler.HandlerFunc(func(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
+		// A timer backstop: on Flex Consumption an instance may be frozen or
+		// gone between invocations, so in-process workers alone cannot be
+		// trusted to drain the outbox.
+		report, err := r.Drain(ctx)
+		if err != nil {
+			return nil, customhandler.Transient(err)
+		}
+		return &customhandler.Response{Logs: []string{fmt.Sprintf("restore intents: %d done, %d to retry, %d failed", report.Done, report.Retried, report.Failed)}}, nil
+	}))
 	srv.Handle(AuditEvents, customhandler.HandlerFunc(func(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
 		return auditEvents(ctx, p, req)
 	}))

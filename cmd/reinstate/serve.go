@@ -11,6 +11,7 @@ import (
 	"github.com/reinstate/reinstate/functions"
 	"github.com/reinstate/reinstate/pkg/customhandler"
 	"github.com/reinstate/reinstate/pkg/pipeline"
+	"github.com/reinstate/reinstate/pkg/recovery"
 	"github.com/reinstate/reinstate/pkg/store"
 )
 
@@ -36,6 +37,7 @@ in-flight invocations finish, for up to REINSTATE_SHUTDOWN_GRACE.`,
 }
 
 // serve runs the handler on ln until ctx ends, then drains in-flight work.
+// Beside it runs the worker that carries out restore intents.
 func (e *env) serve(ctx context.Context, ln net.Listener) error {
 	st, err := openStore(ctx, e.cfg.Store)
 	if err != nil {
@@ -43,21 +45,48 @@ func (e *env) serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	defer st.Close()
-	srv := e.newServer(st)
-	e.log.Info("reinstate serving", "address", ln.Addr().String(), "store", e.cfg.Store.String(), "version", version())
-	// In-flight invocations outlive ctx (the SIGTERM); the server drains them.
-	return srv.Serve(ctx, ln)
+	worker, err := e.newWorker(st)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if len(e.cfg.RestoreObjectIDs) > 0 && len(e.cfg.SelfIDs) == 0 {
+		e.log.Warn("REINSTATE_SELF_IDS is empty: Reinstate cannot recognise its own restores in the audit log")
+	}
+	srv := e.newServer(st, worker)
+	e.log.Info("reinstate serving", "address", ln.Addr().String(), "store", e.cfg.Store.String(), "graph", e.cfg.Graph.String(),
+		"restore_objects", len(e.cfg.RestoreObjectIDs), "version", version())
+
+	// The worker outlives ctx (the SIGTERM) until the server has drained,
+	// so that intents recorded by the last invocations can still start.
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		_ = worker.Run(workerCtx, workerPoll)
+	}()
+	err = srv.Serve(ctx, ln)
+	stopWorker()
+	<-workerDone
+	return err
 }
 
+// workerPoll is how often the worker looks for due intents (retries whose
+// back-off ended) when nothing wakes it.
+const workerPoll = 5 * time.Second
+
 // newServer wires the pipeline over st into a custom-handler server.
-func (e *env) newServer(st store.Store) *customhandler.Server {
+func (e *env) newServer(st store.Store, worker *recovery.Worker) *customhandler.Server {
 	p := pipeline.New(st, pipeline.Options{
 		Logger:         e.log,
 		Now:            time.Now,
 		ClaimLease:     e.cfg.ClaimLease,
 		DedupRetention: e.cfg.DedupRetention,
+		Decider:        e.decider(),
+		Self:           pipeline.NewSelf(e.cfg.SelfIDs...),
+		Wake:           worker.Notify,
 	})
 	srv := customhandler.NewServer(customhandler.Options{Logger: e.log, ShutdownGrace: e.cfg.ShutdownGrace})
-	functions.Register(srv, p)
+	functions.Register(srv, p, worker)
 	return srv
 }

@@ -55,6 +55,7 @@ func TestPackageLayoutIsWhatTheHostLoads(t *testing.T) {
 		"host.json":                 0o644,
 		"AuditEvents/function.json": 0o644,
 		"Maintenance/function.json": 0o644,
+		"Recover/function.json":     0o644,
 		"reinstate":                 0o755,
 	}
 	if len(modes) != len(want) {
