@@ -1,0 +1,166 @@
+// Command graphsim serves a simulated Microsoft Graph tenant on loopback, for
+// Reinstate's tests and for `make run`. See package
+// github.com/reinstate/reinstate/pkg/graphsim.
+//
+// Once it listens it prints exactly one line to stdout,
+//
+//	graphsim listening on http://127.0.0.1:PORT
+//
+// so that a script can read the port; everything else goes to stderr through
+// log/slog. SIGINT or SIGTERM stops it gracefully.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/reinstate/reinstate/pkg/graphsim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "graphsim:", err)
+		os.Exit(2)
+	}
+}
+
+// config is the parsed command line.
+type config struct {
+	listen          string
+	seed            string
+	timeScale       float64
+	forward         string
+	forwardInterval time.Duration
+	latency         time.Duration
+	errorRate       float64
+	resetRate       float64
+	faultSeed       int64
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("graphsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:0", "loopback `address` to listen on (port 0 picks a free port)")
+	fs.StringVar(&c.seed, "seed", "testdata/graphsim/seed.json", "seed `file` with the tenant's objects and identities")
+	fs.Float64Var(&c.timeScale, "time-scale", 1, "divide every throttling window by `N` (the quota stays; the rate grows N times)")
+	fs.StringVar(&c.forward, "forward", "", "custom handler base `URL` to deliver audit records to, as a local Functions host (POST URL/AuditEvents)")
+	fs.DurationVar(&c.forwardInterval, "forward-interval", 2*time.Second, "how often to deliver pending audit records")
+	fs.DurationVar(&c.latency, "latency", 0, "latency added to every Graph request")
+	fs.Float64Var(&c.errorRate, "error-rate", 0, "fraction of Graph requests answered 500/502/503/504")
+	fs.Float64Var(&c.resetRate, "reset-rate", 0, "fraction of Graph connections reset without an answer")
+	fs.Int64Var(&c.faultSeed, "fault-seed", 1, "seed of the random source that decides faults")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: graphsim [flags]\n\nServes a simulated Microsoft Graph tenant on loopback. Control endpoints: /_sim/state, /_sim/faults, /_sim/audits.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return c, nil
+}
+
+// checkLoopback refuses any listen address that is not on loopback: the
+// simulator accepts fixed tokens and has an unauthenticated control plane.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %v", addr, err)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		if host == "" {
+			host = "all interfaces"
+		}
+		return fmt.Errorf("--listen %q: refusing to listen on %s; graphsim listens on loopback only (127.0.0.1, ::1 or localhost)", addr, host)
+	}
+	return nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := checkLoopback(cfg.listen); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	seed, err := graphsim.LoadSeed(cfg.seed)
+	if err != nil {
+		return err
+	}
+	srv, err := graphsim.New(seed, graphsim.Options{
+		Logger:    logger,
+		TimeScale: cfg.timeScale,
+		FaultSeed: cfg.faultSeed,
+		Faults: graphsim.FaultConfig{
+			Latency:             graphsim.Duration(cfg.latency),
+			ErrorRate:           cfg.errorRate,
+			ConnectionResetRate: cfg.resetRate,
+		},
+		Forward: graphsim.ForwardConfig{URL: cfg.forward, Interval: cfg.forwardInterval},
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+		_ = ln.Close()
+		return fmt.Errorf("--listen %q resolved to %s, which is not loopback", cfg.listen, ln.Addr())
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	bg, cancelBG := context.WithCancel(ctx)
+	defer cancelBG()
+	go func() { _ = srv.Run(bg) }()
+
+	fmt.Fprintf(stdout, "graphsim listening on http://%s\n", ln.Addr())
+	logger.Info("graphsim ready", "seed", cfg.seed, "tenant", seed.TenantID, "timeScale", cfg.timeScale, "forward", cfg.forward)
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("graphsim stopping")
+	cancelBG()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if cfg.forward != "" {
+		// One last delivery, so that a demo's final records are not lost.
+		if err := srv.Flush(shutdownCtx); err != nil {
+			logger.Warn("graphsim: final audit delivery failed", "err", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package graphsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Duration is a time.Duration written in JSON as a Go duration string
+// ("250ms", "2s"), for the /_sim/faults body.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON accepts a duration string or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("a duration must be a string such as \"250ms\" or a number of seconds")
+	}
+	*d = Duration(time.Duration(secs * float64(time.Second)))
+	return nil
+}
+
+// FaultConfig injects failures into Graph requests (never into /_sim/). Rates
+// are fractions in [0, 1]; random choices come from a source seeded by
+// Options.FaultSeed, so a test sees the same faults on every run.
+//
+// Latency and ConnectionResetRate act on each HTTP request as received (a
+// $batch is one request); ErrorRate and the 429 storm are judged per Graph
+// request, so each request inside a $batch gets its own chance.
+type FaultConfig struct {
+	// Latency is added before each HTTP request is answered.
+	Latency Duration `json:"latency"`
+	// ErrorRate is the fraction of requests answered with 500, 502, 503 or
+	// 504 (chosen evenly), with Graph-shaped bodies; 503 carries Retry-After.
+	ErrorRate float64 `json:"errorRate"`
+	// ConnectionResetRate is the fraction of HTTP requests whose connection
+	// is closed (with a TCP reset) without an answer.
+	ConnectionResetRate float64 `json:"connectionResetRate"`
+	// StormFor, when set, starts a 429 storm lasting this long from the
+	// moment the config is applied: every Graph request is answered 429 with
+	// a Retry-After that counts down to the storm's end.
+	StormFor Duration `json:"stormFor,omitempty"`
+	// StormUntil is when the current storm ends (read-only; reported by GET
+	// /_sim/faults).
+	StormUntil *time.Time `json:"stormUntil,omitempty"`
+}
+
+func (f FaultConfig) validate() error {
+	for name, r := range map[string]float64{"errorRate": f.ErrorRate, "connectionResetRate": f.ConnectionResetRate} {
+		if r < 0 || r > 1 {
+			return fmt.Errorf("%s must be between 0 and 1, got %v", name, r)
+		}
+	}
+	if f.Latency < 0 || f.StormFor < 0 {
+		return fmt.Errorf("latency and stormFor must not be negative")
+	}
+	return nil
+}
+
+// serverErrors are the 5xx answers ErrorRate chooses among. The codes follow
+// Graph's error-code list (Learn graph/errors); the messages are generic.
+var serverErrors = [...]struct {
+	status        int
+	code, message string
+}{
+	{500, "InternalServerError", "An internal server error occurred while processing the request."},
+	{502, "BadGateway", "The server, while acting as a gateway, received an invalid response from the upstream server."},
+	{503, "ServiceUnavailable", "The service is temporarily unavailable. Retry the request after the time in the Retry-After header."},
+	{504, "GatewayTimeout", "The server, while acting as a proxy, did not receive a timely response from the upstream server."},
+}
+
+// faultFor decides the fault for one Graph request: a storm 429, a 5xx, or
+// none. The caller holds s.mu.
+func (s *Server) faultFor(c *call, now time.Time) *response {
+	if !s.stormUntil.IsZero() && now.Before(s.stormUntil) {
+		s.throttle.throttled["storm"]++
+		r := c.fail(429, "TooManyRequests", "Too many requests. Retry after the time in the Retry-After header.")
+		r.header.Set("Retry-After", fmt.Sprint(retryAfterSeconds(s.stormUntil.Sub(now))))
+		return &r
+	}
+	if s.faults.ErrorRate > 0 && s.rng.Float64() < s.faults.ErrorRate {
+		e := serverErrors[s.rng.IntN(len(serverErrors))]
+		r := c.fail(e.status, e.code, e.message)
+		if e.status == 503 {
+			r.header.Set("Retry-After", "1")
+		}
+		s.stats.Faults[fmt.Sprint(e.status)]++
+		return &r
+	}
+	return nil
+}
+
+// applyFaults replaces the fault configuration.
+func (s *Server) applyFaults(f FaultConfig, now time.Time) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	s.faults = f
+	s.faults.StormUntil = nil
+	s.stormUntil = time.Time{}
+	if f.StormFor > 0 {
+		s.stormUntil = now.Add(time.Duration(f.StormFor))
+	}
+	return nil
+}
+
+func (s *Server) faultState() FaultConfig {
+	f := s.faults
+	if !s.stormUntil.IsZero() {
+		u := s.stormUntil
+		f.StormUntil = &u
+	}
+	return f
+}
