@@ -15,9 +15,10 @@ const (
 	opRestore              // restore from a bin
 	opHardDelete           // permanently delete from a bin
 	opAuditRead            // GET /auditLogs/directoryAudits
+	opUpdate               // PATCH a live object
 )
 
-var opNames = [...]string{"read", "delete", "restore", "permanent delete", "read audit logs"}
+var opNames = [...]string{opRead: "read", opDelete: "delete", opRestore: "restore", opHardDelete: "permanent delete", opAuditRead: "read audit logs", opUpdate: "update"}
 
 // permRule says which permissions allow op on kinds. App and Delegated are
 // alternatives, each a set of permissions that must all be held ("A and B"
@@ -73,6 +74,12 @@ var permissionTable = []permRule{
 		app:       any1("Policy.Read.All", "Policy.Read.ConditionalAccess", "Policy.ReadWrite.ConditionalAccess"),
 		delegated: any1("Policy.Read.All", "Policy.Read.ConditionalAccess", "Policy.ReadWrite.ConditionalAccess"),
 		source:    "Learn graph/api/conditionalaccesspolicy-get, namedlocation-get; reference §2.3 for the beta deletedItems list/get"},
+
+	// Updates: only a Conditional Access policy's state is simulated.
+	{op: opUpdate, kinds: []kind{kindCAPolicy},
+		app:       [][]string{{"Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"}},
+		delegated: [][]string{{"Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"}},
+		source:    "Learn graph/api/conditionalaccesspolicy-update (Policy.Read.All and Policy.ReadWrite.ConditionalAccess)"},
 
 	// Deletes of live objects.
 	{op: opDelete, kinds: []kind{kindUser},

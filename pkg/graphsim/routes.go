@@ -2,12 +2,14 @@ package graphsim
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // route dispatches a call by path. Paths are matched case-sensitively on
@@ -100,6 +102,10 @@ func (s *Server) routeCollection(c *call, k kind, rest []string) response {
 			return s.getLive(c, k, rest[0])
 		case http.MethodDelete:
 			return s.deleteLive(c, k, rest[0])
+		case http.MethodPatch:
+			if k == kindCAPolicy {
+				return s.patchCAPolicyState(c, rest[0])
+			}
 		}
 		return c.methodNotAllowed()
 	}
@@ -256,9 +262,14 @@ func (s *Server) lookupLive(k kind, id string) *object {
 	return s.t.liveByID(k, id)
 }
 
-// listLive serves GET /<collection>, with $top, $select and paging only.
+// listLive serves GET /<collection>, with $top, $select, paging, and
+// $filter on appId for applications and service principals.
 func (s *Server) listLive(c *call, k kind) response {
-	if r := checkQuery(c, "$select", "$top", "$skiptoken"); r != nil {
+	if r := checkQuery(c, "$select", "$top", "$skiptoken", "$filter"); r != nil {
+		return *r
+	}
+	match, r := appIDFilter(c, k)
+	if r != nil {
 		return *r
 	}
 	s.mu.Lock()
@@ -271,7 +282,41 @@ func (s *Server) listLive(c *call, k kind) response {
 	if !allows(c.ident, opRead, k, nil) {
 		return c.forbidden()
 	}
-	return page(c, sorted(s.t.live, k, false), k.info().contextSet, false)
+	return page(c, filtered(sorted(s.t.live, k, false), match), k.info().contextSet, false)
+}
+
+// appIDFilter reads the one $filter graphsim simulates: "appId eq '<id>'"
+// on applications and service principals, which is how a caller finds the
+// service principal of an application (Learn graph/filter-query-parameter;
+// directory-deleteditems-list supports $filter). Any other filter is
+// refused, as checkQuery refuses other options. match is nil without $filter.
+func appIDFilter(c *call, k kind) (match func(*object) bool, r *response) {
+	raw := c.query.Get("$filter")
+	if raw == "" {
+		return nil, nil
+	}
+	if k == kindApplication || k == kindServicePrincipal {
+		if rest, ok := cutPrefixFold(strings.TrimSpace(raw), "appId eq '"); ok && strings.HasSuffix(rest, "'") {
+			appID := strings.TrimSuffix(rest, "'")
+			return func(o *object) bool { return strings.EqualFold(o.props.str("appId"), appID) }, nil
+		}
+	}
+	fail := c.fail(400, "Request_UnsupportedQuery", fmt.Sprintf("graphsim simulates only $filter=appId eq '...' on applications and service principals, not '%s'.", raw))
+	return nil, &fail
+}
+
+// filtered keeps the objects match accepts; a nil match keeps all.
+func filtered(objs []*object, match func(*object) bool) []*object {
+	if match == nil {
+		return objs
+	}
+	var out []*object
+	for _, o := range objs {
+		if match(o) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // page answers a collection with Graph's paging: $top (default 100, at most
@@ -516,7 +561,11 @@ func (s *Server) routeDeletedItems(c *call, rest []string) response {
 // @odata.type on items (the cast fixes the type) and names the entity set in
 // @odata.context ("$metadata#groups").
 func (s *Server) listDeleted(c *call, k kind) response {
-	if r := checkQuery(c, "$select", "$top", "$skiptoken"); r != nil {
+	if r := checkQuery(c, "$select", "$top", "$skiptoken", "$filter"); r != nil {
+		return *r
+	}
+	match, r := appIDFilter(c, k)
+	if r != nil {
 		return *r
 	}
 	s.mu.Lock()
@@ -524,7 +573,7 @@ func (s *Server) listDeleted(c *call, k kind) response {
 	if !allows(c.ident, opRead, k, nil) {
 		return c.forbidden()
 	}
-	return page(c, sorted(s.t.dirBin, k, false), k.info().contextSet, false)
+	return page(c, filtered(sorted(s.t.dirBin, k, false), match), k.info().contextSet, false)
 }
 
 // getDeleted serves GET /directory/deletedItems/{id}: a directoryObject, so
@@ -894,4 +943,54 @@ func decodeStrict(c *call, v any) *response {
 		return &r
 	}
 	return nil
+}
+
+// caPolicyStates are the documented values of conditionalAccessPolicy.state
+// (Learn graph/api/resources/conditionalaccesspolicy).
+var caPolicyStates = []string{"enabled", "disabled", "enabledForReportingButNotEnforced"}
+
+// patchCAPolicyState serves PATCH /identity/conditionalAccess/policies/{id}
+// for the one property graphsim simulates updating, state: how Reinstate
+// moves a restored policy to report-only (Learn graph/api/
+// conditionalaccesspolicy-update; Policy.Read.All and
+// Policy.ReadWrite.ConditionalAccess). Other properties are refused.
+func (s *Server) patchCAPolicyState(c *call, id string) response {
+	if r := checkQuery(c); r != nil {
+		return *r
+	}
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(c.body, &body); err != nil {
+		return c.fail(400, "BadRequest", "The request body is not a JSON object.")
+	}
+	var state string
+	for key, raw := range body {
+		if key != "state" || json.Unmarshal(raw, &state) != nil || !slices.Contains(caPolicyStates, state) {
+			return c.fail(400, "BadRequest", fmt.Sprintf("graphsim simulates updating only 'state' (%s) on a policy, not '%s'.", strings.Join(caPolicyStates, ", "), key))
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	obj := s.lookupLive(kindCAPolicy, id)
+	if !allows(c.ident, opUpdate, kindCAPolicy, obj) {
+		return c.forbidden()
+	}
+	if r := s.admitCA(c); r != nil {
+		return *r
+	}
+	if obj == nil {
+		return c.notFound(id)
+	}
+	if state == "" {
+		return newResponse(204, nil)
+	}
+	before := obj.props.clone()
+	obj.props.set("state", state)
+	obj.props.set("modifiedDateTime", c.now.UTC().Format(time.RFC3339Nano))
+	ev := s.newEvent(c.ident, c.header.Get("User-Agent"), c.now)
+	mods := []modifiedProperty{{DisplayName: "ConditionalAccessPolicy", OldValue: jsonText(before), NewValue: jsonText(obj.props)}}
+	// Unconfirmed: the update is logged like the delete (full policy JSON),
+	// with old and new values.
+	s.emit(pendingRecord{ev: ev, activity: "Update conditional access policy", kind: kindCAPolicy, operationType: "Update",
+		target: target(obj, "", mods)})
+	return newResponse(204, nil)
 }
