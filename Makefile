@@ -18,15 +18,24 @@ SAMPLE_STREAM := testdata/audit/eventhubs/mixed-batch.json \
 # Fuzz targets: package and function name.
 FUZZ_TARGETS := ./pkg/audit:FuzzDecode ./pkg/customhandler:FuzzEnvelope
 
-.PHONY: build run test bench fuzz package clean
+.PHONY: build run replay test bench fuzz package clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/reinstate ./cmd/reinstate
+	$(GO) build -trimpath -o bin/graphsim ./cmd/graphsim
+	$(GO) build -trimpath -o bin/demo ./internal/tools/demo
 
-# Replays the sample stream through the custom handler over loopback HTTP, in
-# the Functions host's envelope, twice (as Event Hubs redelivers), with the
-# embedded SQLite store; then shows what was recorded.
+# The whole pipeline on embedded defaults, with real processes over loopback
+# HTTP: graphsim (a simulated tenant that forwards its audit log as a local
+# Functions host would), `reinstate serve` against it with SQLite, deletions
+# by an administrator, and what Reinstate restored, left alone, and ignored.
 run: build
+	./bin/demo -bin bin -seed testdata/graphsim/seed.json -run-dir $(RUN_DIR)
+
+# Replays the sample audit stream through the custom handler, in the Functions
+# host's envelope, twice (as Event Hubs redelivers); then shows what was
+# recorded and kept as dead letters.
+replay: build
 	rm -rf $(RUN_DIR) && mkdir -p $(RUN_DIR)
 	REINSTATE_STORE=sqlite:$(RUN_DIR)/reinstate.db ./bin/reinstate replay --repeat 2 $(SAMPLE_STREAM)
 	@echo

@@ -258,6 +258,7 @@ func (p *Pipeline) decide(ctx context.Context, where string, event audit.Event, 
 		}
 		plan := recovery.Plan{
 			Request: recovery.Request{ObjectID: d.Target.ID, ObjectType: d.Target.Type, Options: d.Options},
+			Name:    targetName(d.Target),
 			EventID: event.ID,
 			Reason:  d.Rule,
 			Actor:   actor(event.Initiator),
@@ -277,7 +278,7 @@ func (p *Pipeline) decide(ctx context.Context, where string, event audit.Event, 
 		report.Intents++
 		entry := store.Entry{
 			Time: now, Kind: KindDecision, EventID: event.ID, Activity: event.Activity,
-			TargetID: d.Target.ID, TargetType: string(d.Target.Type), TargetName: d.Target.DisplayName,
+			TargetID: d.Target.ID, TargetType: string(d.Target.Type), TargetName: plan.Name,
 			Actor: plan.Actor, Rule: d.Rule, Action: string(d.Action), Outcome: "intent recorded",
 			Source: where, Detail: "intent " + intent.ID,
 		}
@@ -388,12 +389,18 @@ func receivedEntry(event audit.Event, where string, now time.Time) store.Entry {
 	if len(event.Targets) > 0 {
 		first := event.Targets[0]
 		entry.TargetID, entry.TargetType = first.ID, string(first.Type)
-		entry.TargetName = first.DisplayName
-		if entry.TargetName == "" {
-			entry.TargetName = first.UserPrincipalName
-		}
+		entry.TargetName = targetName(first)
 	}
 	return entry
+}
+
+// targetName names a target for people: its display name, else its UPN
+// (Entra logs users with a null displayName).
+func targetName(t audit.Target) string {
+	if t.DisplayName != "" {
+		return t.DisplayName
+	}
+	return t.UserPrincipalName
 }
 
 // actor names the initiator the way an operator would look for it.

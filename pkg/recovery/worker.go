@@ -19,6 +19,9 @@ const IntentKind = "restore"
 // Plan is a restore intent's payload: what to restore, and why.
 type Plan struct {
 	Request Request `json:"request"`
+	// Name is the object's display name or UPN as the event logged it, for
+	// people reading the journal.
+	Name string `json:"name,omitempty"`
 	// EventID is the audit record that led to the intent.
 	EventID string `json:"eventId,omitempty"`
 	// Reason says why: a rule's name, or on-call's reason.
@@ -327,6 +330,7 @@ func planEntry(intent store.Intent, plan Plan) store.Entry {
 		EventID:    plan.EventID,
 		TargetID:   plan.Request.ObjectID,
 		TargetType: string(plan.Request.ObjectType),
+		TargetName: plan.Name,
 		Actor:      plan.Actor,
 		Rule:       plan.Reason,
 		Action:     IntentKind,
