@@ -87,7 +87,7 @@ func writeJournalTable(w io.Writer, entries []store.Entry) error {
 	for _, entry := range entries {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			entry.Time.UTC().Format(time.RFC3339), entry.Kind, dash(entry.Activity),
-			dash(joinTarget(entry)), dash(entry.Actor), dash(entry.Outcome), dash(entry.Detail))
+			dash(joinTarget(entry)), dash(entry.Actor), dash(entry.Outcome), dash(clip(entry.Detail, detailWidth)))
 	}
 	return tw.Flush()
 }
@@ -100,6 +100,19 @@ func joinTarget(entry store.Entry) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// detailWidth keeps the table readable: a restore's detail holds the object
+// before and after as JSON, which --output json shows whole.
+const detailWidth = 100
+
+// clip shortens s to at most n runes, marking the cut.
+func clip(s string, n int) string {
+	runes := []rune(s)
+	if len(runes) <= n {
+		return s
+	}
+	return string(runes[:n-1]) + "…"
 }
 
 func dash(s string) string {

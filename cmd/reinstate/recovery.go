@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
@@ -15,11 +17,16 @@ import (
 )
 
 // newWorker builds the recovery executor over Graph and the worker that
-// drains restore intents from st.
-func (e *env) newWorker(st store.Store) (*recovery.Worker, error) {
-	graph, err := newGraphClient(e.cfg.Graph)
+// drains restore intents from st. With the Azure credential it also learns
+// Reinstate's own identity from its first token, into self, so that loop
+// prevention works even where REINSTATE_SELF_IDS was left empty.
+func (e *env) newWorker(ctx context.Context, st store.Store, self *pipeline.Self) (*recovery.Worker, error) {
+	graph, cred, err := newGraphClient(e.cfg.Graph)
 	if err != nil {
 		return nil, err
+	}
+	if cred != nil && len(e.cfg.RestoreObjectIDs) > 0 {
+		go e.learnSelf(ctx, cred, self)
 	}
 	executor := recovery.NewExecutor(graph, recovery.ExecutorOptions{
 		Logger: e.log,
@@ -36,20 +43,36 @@ func (e *env) decider() pipeline.Decider {
 	return pipeline.NewObjectListDecider(e.cfg.RestoreObjectIDs)
 }
 
-func newGraphClient(cfg config.GraphConfig) (*graphapi.Client, error) {
+// learnSelf asks the credential for a token and adds the identity in it.
+// Only when restores are on: it is the one call Reinstate makes to the
+// identity platform before it has work to do.
+func (e *env) learnSelf(ctx context.Context, cred azcore.TokenCredential, self *pipeline.Self) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	appID, objectID, err := graphapi.TokenIdentity(ctx, cred, e.cfg.Graph.URL)
+	if err != nil {
+		e.log.Warn("could not learn Reinstate's identity from its token; loop prevention relies on REINSTATE_SELF_IDS", "error", err.Error())
+		return
+	}
+	self.Add(appID, objectID)
+	e.log.Info("learned Reinstate's identity from its token", "app_id", appID, "object_id", objectID)
+}
+
+// newGraphClient returns the client and, for azure auth, its credential.
+func newGraphClient(cfg config.GraphConfig) (*graphapi.Client, azcore.TokenCredential, error) {
 	gc := graphapi.Config{BaseURL: cfg.URL, Auth: graphapi.AuthMode(cfg.Auth), Token: cfg.Token}
 	if gc.Auth == graphapi.AuthAzure {
 		cred, err := azureCredential()
 		if err != nil {
-			return nil, fmt.Errorf("azure credential: %w", err)
+			return nil, nil, fmt.Errorf("azure credential: %w", err)
 		}
 		gc.Credential = cred
 	}
 	client, err := graphapi.New(gc)
 	if err != nil {
-		return nil, fmt.Errorf("graph client (%s): %w", cfg, err)
+		return nil, nil, fmt.Errorf("graph client (%s): %w", cfg, err)
 	}
-	return client, nil
+	return client, gc.Credential, nil
 }
 
 // azureCredential is the Function app's managed identity in Azure (the host

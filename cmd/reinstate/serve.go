@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reinstate/reinstate/functions"
+	"github.com/reinstate/reinstate/pkg/config"
 	"github.com/reinstate/reinstate/pkg/customhandler"
 	"github.com/reinstate/reinstate/pkg/pipeline"
 	"github.com/reinstate/reinstate/pkg/recovery"
@@ -45,15 +46,16 @@ func (e *env) serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	defer st.Close()
-	worker, err := e.newWorker(st)
+	self := pipeline.NewSelf(e.cfg.SelfIDs...)
+	worker, err := e.newWorker(ctx, st, self)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	if len(e.cfg.RestoreObjectIDs) > 0 && len(e.cfg.SelfIDs) == 0 {
+	if len(e.cfg.RestoreObjectIDs) > 0 && len(e.cfg.SelfIDs) == 0 && e.cfg.Graph.Auth != config.GraphAuthAzure {
 		e.log.Warn("REINSTATE_SELF_IDS is empty: Reinstate cannot recognise its own restores in the audit log")
 	}
-	srv := e.newServer(st, worker)
+	srv := e.newServer(st, worker, self)
 	e.log.Info("reinstate serving", "address", ln.Addr().String(), "store", e.cfg.Store.String(), "graph", e.cfg.Graph.String(),
 		"restore_objects", len(e.cfg.RestoreObjectIDs), "version", version())
 
@@ -76,14 +78,14 @@ func (e *env) serve(ctx context.Context, ln net.Listener) error {
 const workerPoll = 5 * time.Second
 
 // newServer wires the pipeline over st into a custom-handler server.
-func (e *env) newServer(st store.Store, worker *recovery.Worker) *customhandler.Server {
+func (e *env) newServer(st store.Store, worker *recovery.Worker, self *pipeline.Self) *customhandler.Server {
 	p := pipeline.New(st, pipeline.Options{
 		Logger:         e.log,
 		Now:            time.Now,
 		ClaimLease:     e.cfg.ClaimLease,
 		DedupRetention: e.cfg.DedupRetention,
 		Decider:        e.decider(),
-		Self:           pipeline.NewSelf(e.cfg.SelfIDs...),
+		Self:           self,
 		Wake:           worker.Notify,
 	})
 	srv := customhandler.NewServer(customhandler.Options{Logger: e.log, ShutdownGrace: e.cfg.ShutdownGrace})

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"github.com/reinstate/reinstate/pkg/audit"
 	"github.com/reinstate/reinstate/pkg/recovery"
@@ -69,25 +70,41 @@ func (d *ObjectListDecider) Decide(_ context.Context, event audit.Event) []Decis
 }
 
 // Self identifies Reinstate's own identity in audit events, so that its own
-// restores (which Entra logs like anyone's) never trigger actions.
+// restores (which Entra logs like anyone's) never trigger actions. It is safe
+// for concurrent use: ids learned from the access token are added while
+// events flow.
 type Self struct {
+	mu  sync.RWMutex
 	ids map[string]bool
 }
 
 // NewSelf recognises the given application ids and object ids (of the
 // service principal or managed identity Reinstate runs as).
-func NewSelf(ids ...string) Self {
-	s := Self{ids: map[string]bool{}}
+func NewSelf(ids ...string) *Self {
+	s := &Self{ids: map[string]bool{}}
+	s.Add(ids...)
+	return s
+}
+
+// Add recognises more ids.
+func (s *Self) Add(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, id := range ids {
 		if id = strings.TrimSpace(id); id != "" {
 			s.ids[strings.ToLower(id)] = true
 		}
 	}
-	return s
 }
 
-// Caused reports whether Reinstate itself initiated event.
-func (s Self) Caused(event audit.Event) bool {
+// Caused reports whether Reinstate itself initiated event. A nil Self
+// recognises nothing.
+func (s *Self) Caused(event audit.Event) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	in := event.Initiator
 	for _, id := range []string{in.AppID, in.ServicePrincipalID, in.ID} {
 		if id != "" && s.ids[strings.ToLower(id)] {

@@ -62,8 +62,8 @@ type Options struct {
 	ExpirePage int
 	// Decider chooses actions; nil decides nothing (record only).
 	Decider Decider
-	// Self recognises events Reinstate caused.
-	Self Self
+	// Self recognises events Reinstate caused; nil recognises none.
+	Self *Self
 	// Wake is called after new intents are recorded, to wake a worker.
 	Wake func()
 }
@@ -77,7 +77,7 @@ type Pipeline struct {
 	dedupRetention time.Duration
 	expirePage     int
 	decider        Decider
-	self           Self
+	self           *Self
 	wake           func()
 }
 
