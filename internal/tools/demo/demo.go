@@ -134,24 +134,18 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	return summarize(ctx, out, graph, cfg, expect)
 }
 
-func criticalIDs() string {
-	var ids []string
-	for _, o := range scenario {
-		if o.critical {
-			ids = append(ids, o.id)
-		}
-	}
-	return strings.Join(ids, ",")
-}
+func criticalIDs() string   { return critical(func(o object) string { return o.id }, ",") }
+func criticalNames() string { return critical(func(o object) string { return o.name }, ", ") }
 
-func criticalNames() string {
-	var names []string
+// critical joins a field of the scenario's critical objects.
+func critical(field func(object) string, sep string) string {
+	var parts []string
 	for _, o := range scenario {
 		if o.critical {
-			names = append(names, o.name)
+			parts = append(parts, field(o))
 		}
 	}
-	return strings.Join(names, ", ")
+	return strings.Join(parts, sep)
 }
 
 // settled is true once every critical object is live again and Reinstate has
