@@ -28,6 +28,8 @@ type graphError struct {
 	err           error
 }
 
+// Error names the status and Graph's code, which the journal and the
+// intent's LastError show to on-call.
 func (e *graphError) Error() string {
 	if e.Status == 0 {
 		return "graph unreachable: " + e.err.Error()
@@ -35,6 +37,7 @@ func (e *graphError) Error() string {
 	return fmt.Sprintf("graph answered %d %s: %s", e.Status, e.Code, e.Message)
 }
 
+// Unwrap lets callers see the SDK's error, such as a context's.
 func (e *graphError) Unwrap() error { return e.err }
 
 // retryable reports whether trying again later can succeed: throttling,
@@ -116,10 +119,14 @@ func deref(s *string) string {
 // throttled it, failed, or did not answer. The caller keeps the intent and
 // tries again no earlier than After (zero: the caller picks a backoff).
 type RetryError struct {
+	// After is Graph's Retry-After, which the caller must honour; zero when
+	// Graph sent none (Conditional Access never does, nor do most 5xx).
 	After time.Duration
-	Err   error
+	// Err is the failure, kept for the intent's LastError.
+	Err error
 }
 
+// Error says when to try again, for the journal.
 func (e *RetryError) Error() string {
 	if e.After > 0 {
 		return fmt.Sprintf("retry after %s: %v", e.After, e.Err)
@@ -127,4 +134,5 @@ func (e *RetryError) Error() string {
 	return "retry later: " + e.Err.Error()
 }
 
+// Unwrap lets errors.As reach the Graph failure behind the retry.
 func (e *RetryError) Unwrap() error { return e.Err }

@@ -17,10 +17,27 @@ const (
 	DefaultWriteWindow = 150 * time.Second
 )
 
-// Pacer spaces Graph writes so that a mass restore runs near the write quota
-// without tripping it, and stops everyone when Graph says to back off. A
-// token bucket at the quota's average rate, with a burst of a small part of
-// the quota, keeps each sliding window under the limit.
+// Documented Conditional Access limit (same page, "Identity protection and
+// conditional access service limits"; reference §3.3): 1 request per second
+// per tenant, for all apps, reads included, and a 429 without Retry-After.
+const (
+	DefaultCAQuota  = 1
+	DefaultCAWindow = time.Second
+)
+
+// minSlack is the least time a pacer adds to its window to absorb the
+// difference between when a request leaves here and when Graph counts it.
+const minSlack = 100 * time.Millisecond
+
+// Pacer spaces Graph requests so that a mass restore runs near a quota
+// without tripping it, and stops everyone when Graph says to back off.
+//
+// Graph's write quotas are sliding windows (at most quota requests in any
+// window). A token bucket with burst b at rate r lets through fewer than
+// b + r·W requests in any span W, so the rate is chosen to make that at most
+// the quota, over a window stretched by a little slack for network jitter:
+// a bucket at the plain average rate (quota/window) overshoots every window
+// by its burst once it has run for a window, and Graph answers 429.
 type Pacer struct {
 	limiter *rate.Limiter
 	now     func() time.Time
@@ -29,29 +46,48 @@ type Pacer struct {
 	pausedUntil time.Time
 }
 
-// NewPacer paces writes at quota per window.
+// NewPacer paces requests at quota per window. A quota or window that is
+// not positive takes the directory write defaults.
 func NewPacer(quota int, window time.Duration) *Pacer {
 	if quota <= 0 || window <= 0 {
 		quota, window = DefaultWriteQuota, DefaultWriteWindow
 	}
-	perSecond := float64(quota) / window.Seconds()
 	// A burst of 1% of the quota (at least one) lets a short queue go out at
 	// once while a sustained run converges on the average rate.
 	burst := max(1, quota/100)
+	slack := max(window/50, minSlack)
+	// quota-burst+1 tokens over the stretched window: see the type's comment.
+	perSecond := float64(quota-burst+1) / (window + slack).Seconds()
 	return &Pacer{limiter: rate.NewLimiter(rate.Limit(perSecond), burst), now: time.Now}
 }
 
-// Rate is the paced writes per second.
+// Rate is the paced requests per second.
 func (p *Pacer) Rate() float64 { return float64(p.limiter.Limit()) }
 
-// Wait blocks until the next write may go, or ctx ends.
+// Wait blocks until the next request may go, or ctx ends.
 func (p *Pacer) Wait(ctx context.Context) error {
+	for {
+		if err := p.waitPause(ctx); err != nil {
+			return err
+		}
+		if err := p.limiter.Wait(ctx); err != nil {
+			return err
+		}
+		// A 429 may have come in while this caller waited for a token; the
+		// token is spent, but sending now would only earn another 429.
+		if !p.paused() {
+			return nil
+		}
+	}
+}
+
+func (p *Pacer) waitPause(ctx context.Context) error {
 	for {
 		p.mu.Lock()
 		pause := p.pausedUntil.Sub(p.now())
 		p.mu.Unlock()
 		if pause <= 0 {
-			break
+			return nil
 		}
 		timer := time.NewTimer(pause)
 		select {
@@ -61,11 +97,16 @@ func (p *Pacer) Wait(ctx context.Context) error {
 		case <-timer.C:
 		}
 	}
-	return p.limiter.Wait(ctx)
 }
 
-// PauseFor stops all writes for d, as Retry-After asks. A shorter pause than
-// one already in force does not shorten it.
+func (p *Pacer) paused() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.now().Before(p.pausedUntil)
+}
+
+// PauseFor stops all requests for d, as Retry-After asks. A shorter pause
+// than one already in force does not shorten it.
 func (p *Pacer) PauseFor(d time.Duration) {
 	until := p.now().Add(d)
 	p.mu.Lock()

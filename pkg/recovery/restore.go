@@ -5,7 +5,6 @@
 package recovery
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,7 +56,9 @@ type Request struct {
 // Options change how a restore is done; rules and on-call set them.
 type Options struct {
 	// AutoReconcileProxyConflict retries a user restore that clashes on
-	// proxyAddresses, letting Entra drop the clashing addresses.
+	// proxyAddresses, letting Entra drop the clashing addresses. The first
+	// try goes without it, so that addresses are dropped only when they
+	// clash, and the outcome's Actions name the ones that were.
 	AutoReconcileProxyConflict bool `json:"autoReconcileProxyConflict,omitempty"`
 	// NewUserPrincipalName restores a user under another UPN; on-call's
 	// answer to a UPN conflict.
@@ -139,34 +141,61 @@ func Restorable(t audit.TargetType) bool {
 // Executor restores objects. It is safe for concurrent use.
 type Executor struct {
 	graph *graphapi.Client
-	pacer *Pacer
-	log   *slog.Logger
+	// pacer spaces directory writes; caPacer every Conditional Access
+	// request, reads included, since that limit counts them all.
+	pacer   *Pacer
+	caPacer *Pacer
+	log     *slog.Logger
 	// verifyDelays are the waits before each read-back after a write:
 	// directory reads are eventually consistent, so a fresh restore may
 	// take a moment to show.
 	verifyDelays []time.Duration
+	// followUpDelays are the waits before each try of a write that follows
+	// a restore (moving a policy to report-only). A later attempt of the
+	// whole restore would find the object live and skip it, so it is
+	// retried here or not at all.
+	followUpDelays []time.Duration
 }
 
 // ExecutorOptions tune an Executor.
 type ExecutorOptions struct {
+	// Logger receives the executor's logs; nil discards them.
 	Logger *slog.Logger
-	// Pacer spaces writes; default: the documented directory write quota.
+	// Pacer spaces directory writes; default: the documented directory
+	// write quota. Give every Executor of one app the same Pacer: the quota
+	// is the app's.
 	Pacer *Pacer
+	// CAPacer spaces Conditional Access requests; default: the documented 1
+	// request per second per tenant. That limit is the tenant's, for all
+	// apps, so a 429 can still come when others use it.
+	CAPacer *Pacer
 	// VerifyDelays override the read-back waits (tests use zeros).
 	VerifyDelays []time.Duration
+	// FollowUpDelays override the waits between tries of a follow-up write
+	// (tests use zeros); one try per delay, and empty means the default.
+	FollowUpDelays []time.Duration
 }
 
 // NewExecutor returns an Executor over graph.
 func NewExecutor(graph *graphapi.Client, opts ExecutorOptions) *Executor {
-	x := &Executor{graph: graph, pacer: opts.Pacer, log: opts.Logger, verifyDelays: opts.VerifyDelays}
+	x := &Executor{graph: graph, pacer: opts.Pacer, caPacer: opts.CAPacer, log: opts.Logger,
+		verifyDelays: opts.VerifyDelays, followUpDelays: opts.FollowUpDelays}
 	if x.pacer == nil {
 		x.pacer = NewPacer(DefaultWriteQuota, DefaultWriteWindow)
+	}
+	if x.caPacer == nil {
+		x.caPacer = NewPacer(DefaultCAQuota, DefaultCAWindow)
 	}
 	if x.log == nil {
 		x.log = slog.New(slog.DiscardHandler)
 	}
 	if x.verifyDelays == nil {
 		x.verifyDelays = []time.Duration{0, 500 * time.Millisecond, time.Second, 2 * time.Second}
+	}
+	// Unlike verification, the follow-up cannot be skipped: an empty list
+	// would leave a policy asked for as report-only enforcing.
+	if len(x.followUpDelays) == 0 {
+		x.followUpDelays = []time.Duration{0, time.Second, 4 * time.Second}
 	}
 	return x
 }
@@ -206,6 +235,12 @@ func (x *Executor) restore(ctx context.Context, k kind, req Request) (Outcome, e
 	switch {
 	case err == nil:
 		out.Status, out.Verified, out.After = StatusAlreadyLive, true, live
+		if req.ObjectType == audit.TargetConditionalAccessPolicy && req.Options.CAPolicyStateAfterRestore == CAStateReportOnly && policyState(live) == "enabled" {
+			// An earlier attempt may have restored it and lost the answer,
+			// but someone may as well have enabled it on purpose: a live
+			// policy is not changed, but on-call must hear that it enforces.
+			out.Detail = "the policy is live and ENABLED although report-only was asked for: restored by someone else, or by an earlier attempt whose answer was lost; left as it is"
+		}
 		return out, nil
 	case !isNotFound(err):
 		return x.failure(out, k, "read the live object", err)
@@ -225,25 +260,22 @@ func (x *Executor) restore(ctx context.Context, k kind, req Request) (Outcome, e
 		return out, nil
 	}
 
-	body, err := restoreBody(req)
+	body, err := restoreBody(req, false)
 	if err != nil {
 		return out, err
 	}
 	_, err = x.write(ctx, x.restoreRequest(ctx, k, req.ObjectID), body)
+	reconciled := false
 	if ge := asGraphError(err); ge != nil && ge.Status == http.StatusBadRequest && ge.hasTarget("proxyAddresses") && req.ObjectType == audit.TargetUser {
 		if !req.Options.AutoReconcileProxyConflict {
 			out.Status, out.Detail = StatusConflict, "proxyAddresses clash with a live object; restore with autoReconcileProxyConflict to drop the clashing addresses"
 			return out, nil
 		}
-		if !bytes.Contains(body, []byte("autoReconcileProxyConflict")) {
-			out.Actions = append(out.Actions, "retried with autoReconcileProxyConflict after a proxyAddresses conflict")
-			retry := req
-			retry.Options.AutoReconcileProxyConflict = true
-			if body, err = restoreBody(retry); err != nil {
-				return out, err
-			}
-			_, err = x.write(ctx, x.restoreRequest(ctx, k, req.ObjectID), body)
+		if body, err = restoreBody(req, true); err != nil {
+			return out, err
 		}
+		reconciled = true
+		_, err = x.write(ctx, x.restoreRequest(ctx, k, req.ObjectID), body)
 	}
 	if ge := asGraphError(err); ge != nil {
 		switch {
@@ -263,23 +295,47 @@ func (x *Executor) restore(ctx context.Context, k kind, req Request) (Outcome, e
 		return x.failure(out, k, "restore", err)
 	}
 
+	// From here on the restore has happened: whatever follows, the outcome
+	// is final, since trying again would find the object live.
 	out.Status = StatusRestored
 	x.verify(ctx, k, &out)
+	if reconciled {
+		out.Actions = append(out.Actions, "retried with autoReconcileProxyConflict after a proxyAddresses conflict; "+droppedAddresses(out))
+	}
 	if req.ObjectType == audit.TargetConditionalAccessPolicy && req.Options.CAPolicyStateAfterRestore == CAStateReportOnly {
-		if err := x.reportOnly(ctx, &out); err != nil {
-			return out, err
-		}
+		x.reportOnly(ctx, &out)
 	}
 	return out, nil
 }
 
-// failure turns a Graph error into a final outcome or a RetryError.
+// droppedAddresses says which proxyAddresses Entra removed to reconcile a
+// conflict, from the bin copy and the read-back.
+func droppedAddresses(out Outcome) string {
+	if len(out.After) == 0 {
+		return "the addresses Entra dropped are unknown: the user could not be read back"
+	}
+	var before, after struct {
+		ProxyAddresses []string `json:"proxyAddresses"`
+	}
+	_ = json.Unmarshal(out.Before, &before)
+	_ = json.Unmarshal(out.After, &after)
+	var dropped []string
+	for _, a := range before.ProxyAddresses {
+		if !slices.ContainsFunc(after.ProxyAddresses, func(b string) bool { return strings.EqualFold(a, b) }) {
+			dropped = append(dropped, a)
+		}
+	}
+	if len(dropped) == 0 {
+		return "no proxyAddresses were dropped"
+	}
+	return "dropped proxyAddresses: " + strings.Join(dropped, ", ")
+}
+
+// failure turns a Graph error into a final outcome or a RetryError. send
+// has already paused the pacer a 429 concerned.
 func (x *Executor) failure(out Outcome, k kind, step string, err error) (Outcome, error) {
 	ge := asGraphError(err)
 	if ge.retryable() {
-		if ge.Status == http.StatusTooManyRequests {
-			x.pacer.PauseFor(backoffFor(ge))
-		}
 		return out, &RetryError{After: ge.RetryAfter, Err: fmt.Errorf("%s %s %s: %w", step, out.ObjectType, out.ObjectID, ge)}
 	}
 	out.Status = StatusFailed
@@ -303,12 +359,8 @@ func backoffFor(ge *graphError) time.Duration {
 // verify reads the object back until it shows, or the delays run out.
 func (x *Executor) verify(ctx context.Context, k kind, out *Outcome) {
 	for _, delay := range x.verifyDelays {
-		if delay > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(delay):
-			}
+		if !sleep(ctx, delay) {
+			break
 		}
 		live, err := x.readLive(ctx, k, out.ObjectID)
 		if err == nil {
@@ -319,38 +371,66 @@ func (x *Executor) verify(ctx context.Context, k kind, out *Outcome) {
 	out.Detail = "restore accepted, but the object was not yet readable live"
 }
 
-// reportOnly moves a restored, enabled policy to report-only.
-func (x *Executor) reportOnly(ctx context.Context, out *Outcome) error {
-	var policy struct {
-		State string `json:"state"`
+// reportOnly moves a restored, enabled policy to report-only. The policy is
+// live by now, so a RetryError would be wrong twice over: the restore is
+// done, and the next attempt would find the policy live and leave it
+// enforcing. It therefore retries here, and failing that says in Detail
+// that the policy is enforcing.
+func (x *Executor) reportOnly(ctx context.Context, out *Outcome) {
+	if policyState(firstNonEmpty(out.After, out.Before)) != "enabled" {
+		return
 	}
-	_ = json.Unmarshal(firstNonEmpty(out.After, out.Before), &policy)
-	if policy.State != "enabled" {
-		return nil
-	}
-	ri := abstractions.NewRequestInformation()
-	ri.Method = abstractions.PATCH
-	u, err := url.Parse(x.graph.URL("v1.0", "identity/conditionalAccess/policies/"+url.PathEscape(out.ObjectID)))
-	if err != nil {
-		return err
-	}
-	ri.SetUri(*u)
-	// enabledForReportingButNotEnforced is report-only (Learn
-	// conditionalaccesspolicy resource, property state).
-	if _, err := x.write(ctx, ri, []byte(`{"state":"enabledForReportingButNotEnforced"}`)); err != nil {
-		ge := asGraphError(err)
-		if ge.retryable() {
-			x.pacer.PauseFor(backoffFor(ge))
-			return &RetryError{After: ge.RetryAfter, Err: fmt.Errorf("set policy %s to report-only: %w", out.ObjectID, ge)}
+	var ge *graphError
+	moved := false
+	for _, delay := range x.followUpDelays {
+		if !sleep(ctx, delay) {
+			ge = &graphError{err: ctx.Err()}
+			break
 		}
+		// enabledForReportingButNotEnforced is report-only (Learn
+		// conditionalaccesspolicy resource, property state).
+		_, err := x.write(ctx, x.v1Request(abstractions.PATCH, "identity/conditionalAccess/policies/"+url.PathEscape(out.ObjectID)),
+			[]byte(`{"state":"enabledForReportingButNotEnforced"}`))
+		if ge = asGraphError(err); ge == nil {
+			moved = true
+			break
+		}
+		if !ge.retryable() {
+			break
+		}
+	}
+	if !moved {
 		out.Detail = joinDetail(out.Detail, "restored ENABLED: moving it to report-only failed: "+ge.Error())
-		return nil
+		return
 	}
 	out.Actions = append(out.Actions, "moved to report-only (state enabledForReportingButNotEnforced) after restore; it was enabled")
 	if live, err := x.readLive(ctx, kinds[audit.TargetConditionalAccessPolicy], out.ObjectID); err == nil {
 		out.After = live
 	}
-	return nil
+}
+
+// policyState is a Conditional Access policy's state property.
+func policyState(raw json.RawMessage) string {
+	var policy struct {
+		State string `json:"state"`
+	}
+	_ = json.Unmarshal(raw, &policy)
+	return policy.State
+}
+
+// sleep waits d, or until ctx ends; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
 }
 
 // pairServicePrincipal restores the service principal of a restored
@@ -439,13 +519,14 @@ func (x *Executor) restoreRequest(ctx context.Context, k kind, id string) *abstr
 }
 
 // restoreBody is the documented optional body, users only (Learn
-// directory-deleteditems-restore, ms.date 06/23/2025).
-func restoreBody(req Request) ([]byte, error) {
+// directory-deleteditems-restore, ms.date 06/23/2025). reconcile sends
+// autoReconcileProxyConflict, which the caller does only after a clash.
+func restoreBody(req Request, reconcile bool) ([]byte, error) {
 	if req.ObjectType != audit.TargetUser {
 		return nil, nil
 	}
 	body := map[string]any{}
-	if req.Options.AutoReconcileProxyConflict {
+	if reconcile {
 		body["autoReconcileProxyConflict"] = true
 	}
 	if req.Options.NewUserPrincipalName != "" {
@@ -457,10 +538,13 @@ func restoreBody(req Request) ([]byte, error) {
 	return json.Marshal(body)
 }
 
-// write sends a paced write.
+// write sends a write, paced by the directory write quota unless it is a
+// Conditional Access one, which send paces by that limit instead.
 func (x *Executor) write(ctx context.Context, ri *abstractions.RequestInformation, body []byte) (json.RawMessage, error) {
-	if err := x.pacer.Wait(ctx); err != nil {
-		return nil, &graphError{err: err}
+	if !isConditionalAccess(ri) {
+		if err := x.pacer.Wait(ctx); err != nil {
+			return nil, &graphError{err: err}
+		}
 	}
 	if body != nil {
 		ri.SetStreamContentAndContentType(body, "application/json")
@@ -471,15 +555,37 @@ func (x *Executor) write(ctx context.Context, ri *abstractions.RequestInformatio
 var errorMapping = abstractions.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}
 
 // send performs a request through the SDK's adapter (its middleware and
-// authentication) and returns the raw JSON answer.
+// authentication) and returns the raw JSON answer. Every Conditional Access
+// request waits for the CA pacer, and a 429 pauses the pacer of the limit
+// it came from, so that other restores stop too rather than each earning
+// its own 429.
 func (x *Executor) send(ctx context.Context, ri *abstractions.RequestInformation) (json.RawMessage, error) {
+	pacer := x.pacer
+	if isConditionalAccess(ri) {
+		pacer = x.caPacer
+		if err := pacer.Wait(ctx); err != nil {
+			return nil, &graphError{err: err}
+		}
+	}
 	ri.Headers.TryAdd("Accept", "application/json")
 	result, err := x.graph.Adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
 	if err != nil {
-		return nil, asGraphError(err)
+		ge := asGraphError(err)
+		if ge.Status == http.StatusTooManyRequests {
+			pacer.PauseFor(backoffFor(ge))
+		}
+		return nil, ge
 	}
 	body, _ := result.([]byte)
 	return body, nil
+}
+
+// isConditionalAccess reports whether ri goes to a Conditional Access path,
+// live or in the beta bin: those count against the Conditional Access
+// limit, not the directory's.
+func isConditionalAccess(ri *abstractions.RequestInformation) bool {
+	u, err := ri.GetUri()
+	return err == nil && strings.Contains(strings.ToLower(u.Path), "/identity/conditionalaccess/")
 }
 
 // listIDs pages through a collection request and returns the ids.

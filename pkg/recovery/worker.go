@@ -61,8 +61,10 @@ type Restorer interface {
 
 // WorkerOptions tune a Worker. Zero values take the defaults.
 type WorkerOptions struct {
+	// Logger receives the worker's logs; nil discards them.
 	Logger *slog.Logger
-	Now    func() time.Time
+	// Now is the clock of leases and back-offs; tests pin it.
+	Now func() time.Time
 	// Lease is how long a worker owns an intent it is executing; another
 	// worker takes it over after that if this one died.
 	Lease time.Duration
