@@ -231,7 +231,7 @@ const (
 	DefaultGraphURL    = "https://graph.microsoft.com"
 	DefaultWriteQuota  = 3000
 	DefaultWriteWindow = 150 * time.Second
-	DefaultWorkers     = 4
+	DefaultWorkers     = 20
 )
 
 // Graph auth modes, as REINSTATE_GRAPH_AUTH spells them.

@@ -115,3 +115,15 @@ func (p *Pacer) PauseFor(d time.Duration) {
 	}
 	p.mu.Unlock()
 }
+
+// WaitN blocks until n requests may go, or ctx ends: a $batch carries n
+// writes, and Graph counts each of them against the quota, so the batch
+// must wait for a token per inner write before it is sent.
+func (p *Pacer) WaitN(ctx context.Context, n int) error {
+	for range n {
+		if err := p.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -265,14 +265,23 @@ func (x *Executor) restore(ctx context.Context, k kind, req Request) (Outcome, e
 		return out, err
 	}
 	_, err = x.write(ctx, x.restoreRequest(ctx, k, req.ObjectID), body)
+	return x.settle(ctx, k, req, out, err)
+}
+
+// settle finishes a restore from the answer to its first POST: it retries a
+// proxyAddresses clash when asked to, classifies a refusal, and verifies a
+// success. RestoreMany shares it for every answer but a plain success, so
+// that both paths decide alike.
+func (x *Executor) settle(ctx context.Context, k kind, req Request, out Outcome, err error) (Outcome, error) {
 	reconciled := false
 	if ge := asGraphError(err); ge != nil && ge.Status == http.StatusBadRequest && ge.hasTarget("proxyAddresses") && req.ObjectType == audit.TargetUser {
 		if !req.Options.AutoReconcileProxyConflict {
 			out.Status, out.Detail = StatusConflict, "proxyAddresses clash with a live object; restore with autoReconcileProxyConflict to drop the clashing addresses"
 			return out, nil
 		}
-		if body, err = restoreBody(req, true); err != nil {
-			return out, err
+		body, berr := restoreBody(req, true)
+		if berr != nil {
+			return out, berr
 		}
 		reconciled = true
 		_, err = x.write(ctx, x.restoreRequest(ctx, k, req.ObjectID), body)
@@ -299,13 +308,19 @@ func (x *Executor) restore(ctx context.Context, k kind, req Request) (Outcome, e
 	// is final, since trying again would find the object live.
 	out.Status = StatusRestored
 	x.verify(ctx, k, &out)
+	x.afterRestored(ctx, req, &out, reconciled)
+	return out, nil
+}
+
+// afterRestored adds what follows a verified (or unverifiable) restore: the
+// reconciliation note and the report-only move.
+func (x *Executor) afterRestored(ctx context.Context, req Request, out *Outcome, reconciled bool) {
 	if reconciled {
-		out.Actions = append(out.Actions, "retried with autoReconcileProxyConflict after a proxyAddresses conflict; "+droppedAddresses(out))
+		out.Actions = append(out.Actions, "retried with autoReconcileProxyConflict after a proxyAddresses conflict; "+droppedAddresses(*out))
 	}
 	if req.ObjectType == audit.TargetConditionalAccessPolicy && req.Options.CAPolicyStateAfterRestore == CAStateReportOnly {
-		x.reportOnly(ctx, &out)
+		x.reportOnly(ctx, out)
 	}
-	return out, nil
 }
 
 // droppedAddresses says which proxyAddresses Entra removed to reconcile a

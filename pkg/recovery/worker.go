@@ -59,6 +59,14 @@ type Restorer interface {
 	Restore(ctx context.Context, req Request) (Outcome, error)
 }
 
+// BatchRestorer restores many objects at once, each judged on its own;
+// *Executor is one, through JSON batching. The worker uses it when its
+// Restorer has it, so that a leased set costs a few $batch round trips
+// instead of a few requests per intent.
+type BatchRestorer interface {
+	RestoreMany(ctx context.Context, reqs []Request) []Result
+}
+
 // WorkerOptions tune a Worker. Zero values take the defaults.
 type WorkerOptions struct {
 	// Logger receives the worker's logs; nil discards them.
@@ -68,8 +76,9 @@ type WorkerOptions struct {
 	// Lease is how long a worker owns an intent it is executing; another
 	// worker takes it over after that if this one died.
 	Lease time.Duration
-	// Concurrency is how many restores run at once; the Pacer, not this,
-	// sets the write rate.
+	// Concurrency is how many intents are leased and carried out together:
+	// one $batch when the Restorer batches (default MaxBatchRequests). The
+	// Pacer, not this, sets the write rate.
 	Concurrency int
 	// MaxAttempts is how many times an intent is tried before it fails for
 	// good (and is journaled as failed).
@@ -109,7 +118,9 @@ func NewWorker(outbox Outbox, restorer Restorer, opts WorkerOptions) *Worker {
 		w.lease = 2 * time.Minute
 	}
 	if w.concurrency <= 0 {
-		w.concurrency = 4
+		// One full $batch per lease round (Graph takes at most 20 requests
+		// in a batch).
+		w.concurrency = MaxBatchRequests
 	}
 	if w.maxAttempts <= 0 {
 		w.maxAttempts = 12
@@ -168,25 +179,32 @@ func (w *Worker) Drain(ctx context.Context) (DrainReport, error) {
 		}
 		var wg sync.WaitGroup
 		errs := make([]error, len(intents))
-		for i, intent := range intents {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				result, err := w.execute(ctx, intent)
-				errs[i] = err
-				mu.Lock()
-				switch result {
-				case resultDone:
-					report.Done++
-				case resultRetry:
-					report.Retried++
-				case resultFailed:
-					report.Failed++
-				}
-				mu.Unlock()
-			}()
+		count := func(result result) {
+			mu.Lock()
+			switch result {
+			case resultDone:
+				report.Done++
+			case resultRetry:
+				report.Retried++
+			case resultFailed:
+				report.Failed++
+			}
+			mu.Unlock()
 		}
-		wg.Wait()
+		if batcher, ok := w.restorer.(BatchRestorer); ok {
+			w.executeMany(ctx, batcher, intents, errs, count)
+		} else {
+			for i, intent := range intents {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					result, err := w.execute(ctx, intent)
+					errs[i] = err
+					count(result)
+				}()
+			}
+			wg.Wait()
+		}
 		if err := errors.Join(errs...); err != nil {
 			return report, err
 		}
@@ -206,34 +224,97 @@ const (
 // execute runs one leased intent. Its error is only for store failures; the
 // intent's lease then runs out and another attempt takes it over.
 func (w *Worker) execute(ctx context.Context, intent store.Intent) (result, error) {
-	var plan Plan
+	plan, entry, res, err, ok := w.prepare(ctx, intent)
+	if !ok {
+		return res, err
+	}
+	stopRenewing := w.keepLease(ctx, intent)
+	outcome, err := w.restorer.Restore(ctx, plan.Request)
+	stopRenewing()
+	return w.conclude(ctx, intent, plan, entry, outcome, err)
+}
+
+// executeMany runs leased intents through one RestoreMany, each intent
+// leased, renewed, moved on and journaled exactly as execute does it.
+func (w *Worker) executeMany(ctx context.Context, batcher BatchRestorer, intents []store.Intent, errs []error, count func(result)) {
+	type ready struct {
+		i     int
+		plan  Plan
+		entry store.Entry
+	}
+	var todo []ready
+	var reqs []Request
+	for i, intent := range intents {
+		plan, entry, res, err, ok := w.prepare(ctx, intent)
+		if !ok {
+			errs[i] = err
+			count(res)
+			continue
+		}
+		todo = append(todo, ready{i: i, plan: plan, entry: entry})
+		reqs = append(reqs, plan.Request)
+	}
+	if len(todo) == 0 {
+		return
+	}
+	stops := make([]func(), len(todo))
+	for j, r := range todo {
+		stops[j] = w.keepLease(ctx, intents[r.i])
+	}
+	results := batcher.RestoreMany(ctx, reqs)
+	for _, stop := range stops {
+		stop()
+	}
+	var wg sync.WaitGroup
+	for j, r := range todo {
+		wg.Go(func() {
+			var res Result
+			if j < len(results) {
+				res = results[j]
+			} else {
+				res.Err = fmt.Errorf("RestoreMany answered %d of %d requests", len(results), len(reqs))
+			}
+			result, err := w.conclude(ctx, intents[r.i], r.plan, r.entry, res.Outcome, res.Err)
+			errs[r.i] = err
+			count(result)
+		})
+	}
+	wg.Wait()
+}
+
+// prepare checks a leased intent before its restore. ok false means the
+// intent was settled here (invalid, or out of attempts) with res and err.
+func (w *Worker) prepare(ctx context.Context, intent store.Intent) (plan Plan, entry store.Entry, res result, err error, ok bool) {
 	if intent.Kind != IntentKind {
 		reason := fmt.Sprintf("intent kind %q is not %q; this worker cannot carry it out", intent.Kind, IntentKind)
 		entry := store.Entry{Kind: KindRestoreInvalid, Action: intent.Kind, Outcome: string(StatusFailed), Detail: reason, Source: "intent " + intent.ID}
-		return resultFailed, w.finish(ctx, intent, entry, func(now time.Time) error {
+		return plan, entry, resultFailed, w.finish(ctx, intent, entry, func(now time.Time) error {
 			return w.outbox.FailIntent(ctx, intent.ID, intent.LeaseToken, now, reason)
-		})
+		}), false
 	}
 	if err := json.Unmarshal(intent.Payload, &plan); err != nil {
 		reason := "payload is not a restore plan: " + err.Error()
 		entry := store.Entry{Kind: KindRestoreInvalid, Action: IntentKind, Outcome: string(StatusFailed), Detail: reason, Source: "intent " + intent.ID}
-		return resultFailed, w.finish(ctx, intent, entry, func(now time.Time) error {
+		return plan, entry, resultFailed, w.finish(ctx, intent, entry, func(now time.Time) error {
 			return w.outbox.FailIntent(ctx, intent.ID, intent.LeaseToken, now, reason)
-		})
+		}), false
 	}
-	entry := planEntry(intent, plan)
+	entry = planEntry(intent, plan)
 	// Attempts counts every lease, including those whose worker died while
 	// executing: an intent that keeps killing workers must stop somewhere.
 	if intent.Attempts > w.maxAttempts {
 		reason := fmt.Sprintf("gave up after %d attempts; the last ones never reported back (last error: %s)", intent.Attempts-1, intent.LastError)
 		entry.Kind, entry.Outcome, entry.Detail = KindRestoreFailed, string(StatusFailed), reason
-		return resultFailed, w.finish(ctx, intent, entry, func(now time.Time) error {
+		return plan, entry, resultFailed, w.finish(ctx, intent, entry, func(now time.Time) error {
 			return w.outbox.FailIntent(ctx, intent.ID, intent.LeaseToken, now, reason)
-		})
+		}), false
 	}
-	stopRenewing := w.keepLease(ctx, intent)
-	outcome, err := w.restorer.Restore(ctx, plan.Request)
-	stopRenewing()
+	return plan, entry, resultNone, nil, true
+}
+
+// conclude moves an intent on from its restore's answer: done, retried
+// later, or failed, with a journal entry.
+func (w *Worker) conclude(ctx context.Context, intent store.Intent, plan Plan, entry store.Entry, outcome Outcome, err error) (result, error) {
 
 	var retry *RetryError
 	if errors.As(err, &retry) {
