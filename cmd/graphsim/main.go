@@ -47,6 +47,7 @@ type config struct {
 	latency         time.Duration
 	errorRate       float64
 	resetRate       float64
+	stormFor        time.Duration
 	faultSeed       int64
 }
 
@@ -62,6 +63,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.latency, "latency", 0, "latency added to every Graph request")
 	fs.Float64Var(&c.errorRate, "error-rate", 0, "fraction of Graph requests answered 500/502/503/504")
 	fs.Float64Var(&c.resetRate, "reset-rate", 0, "fraction of Graph connections reset without an answer")
+	fs.DurationVar(&c.stormFor, "storm-for", 0, "answer every Graph request 429 (with Retry-After) for this long after start")
 	fs.Int64Var(&c.faultSeed, "fault-seed", 1, "seed of the random source that decides faults")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: graphsim [flags]\n\nServes a simulated Microsoft Graph tenant on loopback. Control endpoints: /_sim/state, /_sim/faults, /_sim/audits.\n\nFlags:\n")
@@ -120,6 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Latency:             graphsim.Duration(cfg.latency),
 			ErrorRate:           cfg.errorRate,
 			ConnectionResetRate: cfg.resetRate,
+			StormFor:            graphsim.Duration(cfg.stormFor),
 		},
 		Forward: graphsim.ForwardConfig{URL: cfg.forward, Interval: cfg.forwardInterval},
 	})

@@ -72,7 +72,7 @@ func TestRunHelp(t *testing.T) {
 	if err := run(context.Background(), []string{"--help"}, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
-	for _, flag := range []string{"-listen", "-seed", "-time-scale", "-forward", "-forward-interval", "-latency", "-error-rate", "-reset-rate", "-fault-seed"} {
+	for _, flag := range []string{"-listen", "-seed", "-time-scale", "-forward", "-forward-interval", "-latency", "-error-rate", "-reset-rate", "-storm-for", "-fault-seed"} {
 		if !strings.Contains(stderr.String(), flag) {
 			t.Errorf("usage lacks %s:\n%s", flag, stderr.String())
 		}
@@ -101,24 +101,7 @@ func TestRunServesAndStops(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--seed", seed, "--time-scale", "10"}, &stdout, &stderr)
 	}()
-	line := regexp.MustCompile(`^graphsim listening on (http://127\.0\.0\.1:\d+)\n$`)
-	var base string
-	deadline := time.Now().Add(10 * time.Second)
-	for base == "" {
-		if m := line.FindStringSubmatch(stdout.String()); m != nil {
-			base = m[1]
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("run ended early: %v\n%s", err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no listening line; stdout %q", stdout.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	base := waitListening(t, &stdout, &stderr, done)
 	req, _ := http.NewRequest("GET", base+"/v1.0/users/adele.vance@contoso.com", nil)
 	req.Header.Set("Authorization", "Bearer reader-token")
 	resp, err := http.DefaultClient.Do(req)
@@ -144,5 +127,47 @@ func TestRunServesAndStops(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "graphsim stopping") {
 		t.Fatalf("stderr %s", stderr.String())
+	}
+}
+
+func TestStormFlagThrottlesFromStart(t *testing.T) {
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"--seed", seed, "--storm-for", "1h"}, &stdout, &stderr) }()
+	base := waitListening(t, &stdout, &stderr, done)
+	req, _ := http.NewRequest("GET", base+"/v1.0/users/adele.vance@contoso.com", nil)
+	req.Header.Set("Authorization", "Bearer reader-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("status %d, Retry-After %q; want 429 with Retry-After during the storm", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	cancel()
+	<-done
+}
+
+// waitListening returns graphsim's URL from its one stdout line.
+func waitListening(t *testing.T, stdout, stderr *syncBuffer, done <-chan error) string {
+	t.Helper()
+	line := regexp.MustCompile(`^graphsim listening on (http://127\.0\.0\.1:\d+)\n$`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := line.FindStringSubmatch(stdout.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run ended early: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening line; stdout %q", stdout.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
