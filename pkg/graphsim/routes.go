@@ -636,20 +636,8 @@ func (s *Server) restoreDeleted(c *call, id string) response {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	obj := s.t.dirBin[strings.ToLower(id)]
-	if obj == nil {
-		if !s.anyRestore(c.ident) {
-			return c.forbidden()
-		}
-		if r := s.admitWrite(c); r != nil {
-			return *r
-		}
-		return c.notFound(id)
-	}
-	if !allows(c.ident, opRestore, obj.kind, obj) {
-		return c.forbidden()
-	}
-	if r := s.admitWrite(c); r != nil {
+	obj, r := s.binWrite(c, id, opRestore, restorableKinds)
+	if r != nil {
 		return *r
 	}
 	upn := ""
@@ -668,9 +656,53 @@ func (s *Server) restoreDeleted(c *call, id string) response {
 	return newResponse(200, directoryObjectBody(c, obj))
 }
 
-func (s *Server) anyRestore(ident *Identity) bool {
-	for _, k := range []kind{kindUser, kindGroup, kindApplication, kindServicePrincipal, kindAdministrativeUnit} {
-		if allows(ident, opRestore, k, nil) {
+// The directory bin's kinds that each operation applies to.
+var (
+	restorableKinds    = []kind{kindUser, kindGroup, kindApplication, kindServicePrincipal, kindAdministrativeUnit}
+	hardDeletableKinds = []kind{kindUser, kindGroup, kindApplication, kindServicePrincipal}
+)
+
+// binWrite admits a write (o) on the directory bin's item id: a missing item
+// is 403 for a caller who could write on no kind at all, else 404 once the
+// write quota admits it (Graph counts the attempt); a present one needs the
+// permission for its kind, then the quota. The caller holds s.mu. The
+// administrative-unit refusal of a permanent delete is checked before the
+// permission for it, as the caller needs only restore rights to be told.
+func (s *Server) binWrite(c *call, id string, o op, kinds []kind) (*object, *response) {
+	obj := s.t.dirBin[strings.ToLower(id)]
+	if obj == nil {
+		if !anyAllowed(c.ident, o, kinds) {
+			r := c.forbidden()
+			return nil, &r
+		}
+		if r := s.admitWrite(c); r != nil {
+			return nil, r
+		}
+		r := c.notFound(id)
+		return nil, &r
+	}
+	if o == opHardDelete && obj.kind == kindAdministrativeUnit {
+		r := c.forbidden()
+		if allows(c.ident, opRestore, obj.kind, obj) {
+			r = c.fail(400, "Request_BadRequest", "Administrative units cannot be permanently deleted by using the deletedItems API. Soft-deleted administrative units are permanently deleted 30 days after deletion unless they are restored.")
+		}
+		return nil, &r
+	}
+	if !allows(c.ident, o, obj.kind, obj) {
+		r := c.forbidden()
+		return nil, &r
+	}
+	if r := s.admitWrite(c); r != nil {
+		return nil, r
+	}
+	return obj, nil
+}
+
+// anyAllowed reports whether ident may do o on some kind of kinds, counting
+// Application.ReadWrite.OwnedBy (which depends on the object).
+func anyAllowed(ident *Identity, o op, kinds []kind) bool {
+	for _, k := range kinds {
+		if allows(ident, o, k, nil) {
 			return true
 		}
 	}
@@ -745,41 +777,14 @@ func (s *Server) hardDelete(c *call, id string) response {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	obj := s.t.dirBin[strings.ToLower(id)]
-	if obj == nil {
-		if !s.anyHardDelete(c.ident) {
-			return c.forbidden()
-		}
-		if r := s.admitWrite(c); r != nil {
-			return *r
-		}
-		return c.notFound(id)
-	}
-	if obj.kind == kindAdministrativeUnit {
-		if !allows(c.ident, opRestore, obj.kind, obj) {
-			return c.forbidden()
-		}
-		return c.fail(400, "Request_BadRequest", "Administrative units cannot be permanently deleted by using the deletedItems API. Soft-deleted administrative units are permanently deleted 30 days after deletion unless they are restored.")
-	}
-	if !allows(c.ident, opHardDelete, obj.kind, obj) {
-		return c.forbidden()
-	}
-	if r := s.admitWrite(c); r != nil {
+	obj, r := s.binWrite(c, id, opHardDelete, hardDeletableKinds)
+	if r != nil {
 		return *r
 	}
 	delete(s.t.dirBin, strings.ToLower(obj.id))
 	ev := s.newEvent(c.ident, c.header.Get("User-Agent"), c.now)
 	s.emit(ev.hardDeleted(obj))
 	return newResponse(204, nil)
-}
-
-func (s *Server) anyHardDelete(ident *Identity) bool {
-	for _, k := range []kind{kindUser, kindGroup, kindApplication, kindServicePrincipal} {
-		if allows(ident, opHardDelete, k, nil) {
-			return true
-		}
-	}
-	return slices.Contains(ident.Permissions, ownedByPermission)
 }
 
 // routeCABin serves the beta-only Conditional Access recycle bin (Learn
