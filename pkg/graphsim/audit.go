@@ -302,11 +302,8 @@ func (s *Server) listAudits(c *call) response {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if wait := s.throttle.admitAudit(appKey(c.ident), c.now); wait > 0 {
-		return c.throttled(wait, true)
-	}
-	if !allows(c.ident, opAuditRead, 0, nil) {
-		return c.forbidden()
+	if r := s.admitAuditRead(c); r != nil {
+		return *r
 	}
 	// The skip token pins the records that existed when the first page was
 	// read, so that records arriving meanwhile do not shift later pages.
@@ -360,11 +357,8 @@ func (s *Server) getAudit(c *call, id string) response {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if wait := s.throttle.admitAudit(appKey(c.ident), c.now); wait > 0 {
-		return c.throttled(wait, true)
-	}
-	if !allows(c.ident, opAuditRead, 0, nil) {
-		return c.forbidden()
+	if r := s.admitAuditRead(c); r != nil {
+		return *r
 	}
 	for _, e := range s.audits {
 		if e.record.ID == id {
@@ -610,6 +604,20 @@ func decodeJSONStrict(b []byte, v any) error {
 	}
 	if dec.More() {
 		return fmt.Errorf("trailing data")
+	}
+	return nil
+}
+
+// admitAuditRead applies the audit log read limit, then the permission. The
+// caller holds s.mu.
+func (s *Server) admitAuditRead(c *call) *response {
+	if wait := s.throttle.admitAudit(appKey(c.ident), c.now); wait > 0 {
+		r := c.throttled(wait, true)
+		return &r
+	}
+	if !allows(c.ident, opAuditRead, 0, nil) {
+		r := c.forbidden()
+		return &r
 	}
 	return nil
 }
