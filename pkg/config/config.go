@@ -11,14 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/reinstate/reinstate/pkg/audit"
 	"github.com/reinstate/reinstate/pkg/customhandler"
+	"github.com/reinstate/reinstate/pkg/graphapi"
+	"github.com/reinstate/reinstate/pkg/recovery"
 )
 
 // Variable names.
@@ -225,13 +225,12 @@ func parseDuration(value string, def, floor time.Duration) (time.Duration, error
 	return d, nil
 }
 
-// Defaults for recovery. The write quota is Graph's documented directory
-// write limit per app and tenant (Learn graph/throttling-limits).
+// Defaults for recovery: the executor's own, so that the two cannot drift.
 const (
-	DefaultGraphURL    = "https://graph.microsoft.com"
-	DefaultWriteQuota  = 3000
-	DefaultWriteWindow = 150 * time.Second
-	DefaultWorkers     = 20
+	DefaultGraphURL    = graphapi.DefaultBaseURL
+	DefaultWriteQuota  = recovery.DefaultWriteQuota
+	DefaultWriteWindow = recovery.DefaultWriteWindow
+	DefaultWorkers     = recovery.MaxBatchRequests
 )
 
 // Graph auth modes, as REINSTATE_GRAPH_AUTH spells them.
@@ -248,16 +247,12 @@ func loadRecovery(getenv func(string) string, cfg *Config) []error {
 		Auth:  strings.ToLower(valueOr(getenv, EnvGraphAuth, GraphAuthAzure)),
 		Token: strings.TrimSpace(getenv(EnvGraphToken)),
 	}
+	// The client's own rules, so that what loads here is what it accepts.
 	loopback := false
-	if u, err := url.Parse(cfg.Graph.URL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL", EnvGraphURL, cfg.Graph.URL))
+	if base, err := graphapi.ParseBaseURL(cfg.Graph.URL); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvGraphURL, err))
 	} else {
-		host := u.Hostname()
-		ip := net.ParseIP(host)
-		loopback = strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
-		if u.Scheme == "http" && !loopback {
-			errs = append(errs, fmt.Errorf("%s: %q must use https unless it is a loopback Graph such as graphsim", EnvGraphURL, cfg.Graph.URL))
-		}
+		loopback = graphapi.IsLoopback(base)
 	}
 	switch cfg.Graph.Auth {
 	case GraphAuthAzure:
