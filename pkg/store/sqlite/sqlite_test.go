@@ -99,41 +99,13 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	if _, err := s.Claim(ctx, "done", t0, t0.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Complete(ctx, "done", t0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Claim(ctx, "held", t0, t0.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	entry, err := s.Append(ctx, store.Entry{Time: t0, Kind: store.KindEventReceived, EventID: "e1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	letter, err := s.PutDeadLetter(ctx, store.DeadLetter{Source: "s", Reason: "r", Raw: []byte{0, 1, 2}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	entry, letter := writeBaseline(t, s, []byte{0, 1, 2})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 
 	s = open(t, path)
-	for key, want := range map[string]store.ClaimState{"done": store.Done, "held": store.Held} {
-		if got, err := s.Claim(ctx, key, t0.Add(time.Minute), t0.Add(2*time.Minute)); err != nil || got != want {
-			t.Errorf("after reopen, Claim(%q) = %s, %v; want %s", key, got, err, want)
-		}
-	}
-	entries, err := s.Journal(ctx, store.JournalQuery{})
-	if err != nil || len(entries) != 1 || entries[0].ID != entry.ID {
-		t.Errorf("after reopen, Journal = %+v, %v; want the one entry %s", entries, err, entry.ID)
-	}
-	letters, err := s.DeadLetters(ctx, 10)
-	if err != nil || len(letters) != 1 || letters[0].ID != letter.ID || !bytes.Equal(letters[0].Raw, letter.Raw) {
-		t.Errorf("after reopen, DeadLetters = %+v, %v; want the one letter %s", letters, err, letter.ID)
-	}
+	checkBaseline(t, s, "after reopen", entry, letter)
 	// New appends still come after the old ones.
 	later, err := s.Append(ctx, store.Entry{Time: t0, Kind: store.KindEventReceived})
 	if err != nil {
@@ -324,5 +296,50 @@ func TestTimeOutOfRange(t *testing.T) {
 	}
 	if got, err := s.Intents(ctx, store.IntentQuery{Limit: 10}); err != nil || len(got) != 0 {
 		t.Errorf("refused Enqueues left %d intents (%v)", len(got), err)
+	}
+}
+
+// writeBaseline writes a completed claim "done", a live claim "held", one
+// journal entry and one dead letter holding raw: what a store holds before a
+// reopen or a migration.
+func writeBaseline(t *testing.T, s *Store, raw []byte) (store.Entry, store.DeadLetter) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := s.Claim(ctx, "done", t0, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, "done", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, "held", t0, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	entry, err := s.Append(ctx, store.Entry{Time: t0, Kind: store.KindEventReceived, EventID: "e1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	letter, err := s.PutDeadLetter(ctx, store.DeadLetter{Source: "s", Reason: "r", Raw: raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entry, letter
+}
+
+// checkBaseline asserts that s still holds what writeBaseline wrote.
+func checkBaseline(t *testing.T, s *Store, when string, entry store.Entry, letter store.DeadLetter) {
+	t.Helper()
+	ctx := t.Context()
+	for key, want := range map[string]store.ClaimState{"done": store.Done, "held": store.Held} {
+		if got, err := s.Claim(ctx, key, t0.Add(time.Minute), t0.Add(2*time.Minute)); err != nil || got != want {
+			t.Errorf("%s, Claim(%q) = %s, %v; want %s", when, key, got, err, want)
+		}
+	}
+	entries, err := s.Journal(ctx, store.JournalQuery{})
+	if err != nil || len(entries) != 1 || entries[0].ID != entry.ID {
+		t.Errorf("%s, Journal = %+v, %v; want the one entry %s", when, entries, err, entry.ID)
+	}
+	letters, err := s.DeadLetters(ctx, 10)
+	if err != nil || len(letters) != 1 || letters[0].ID != letter.ID || !bytes.Equal(letters[0].Raw, letter.Raw) {
+		t.Errorf("%s, DeadLetters = %+v, %v; want the one letter %s", when, letters, err, letter.ID)
 	}
 }
