@@ -217,16 +217,22 @@ func massRestorePaced(b *testing.B, r benchRegime) {
 // come back with a RetryError are passed to RestoreMany again, as the
 // worker would retry their intents; the pacer's pause holds the writes.
 func BenchmarkMassRestoreBatched(b *testing.B) {
+	compareWithPaced(b, massRestoreBatched, "paced/batched-wall")
+}
+
+// compareWithPaced runs one restore strategy over every regime and reports
+// the paced benchmark's median wall time over its own, when that ran first.
+func compareWithPaced(b *testing.B, restore func(*testing.B, benchRegime) time.Duration, metric string) {
 	for _, r := range benchRegimes {
 		b.Run(r.name, func(b *testing.B) {
 			var walls []time.Duration
 			for range b.N {
-				walls = append(walls, massRestoreBatched(b, r))
+				walls = append(walls, restore(b, r))
 			}
 			pacedWalls.Lock()
 			defer pacedWalls.Unlock()
 			if paced := pacedWalls.d[r.name]; len(paced) > 0 {
-				b.ReportMetric(median(paced).Seconds()/median(walls).Seconds(), "paced/batched-wall")
+				b.ReportMetric(median(paced).Seconds()/median(walls).Seconds(), metric)
 			}
 		})
 	}
@@ -271,19 +277,7 @@ func massRestoreBatched(b *testing.B, r benchRegime) time.Duration {
 // SDK's typed restore call and no pacing, and on a 429 sleeps Retry-After
 // and tries again, as a script would.
 func BenchmarkMassRestoreNaive(b *testing.B) {
-	for _, r := range benchRegimes {
-		b.Run(r.name, func(b *testing.B) {
-			var walls []time.Duration
-			for range b.N {
-				walls = append(walls, massRestoreNaive(b, r))
-			}
-			pacedWalls.Lock()
-			defer pacedWalls.Unlock()
-			if paced := pacedWalls.d[r.name]; len(paced) > 0 {
-				b.ReportMetric(median(paced).Seconds()/median(walls).Seconds(), "paced/naive-wall")
-			}
-		})
-	}
+	compareWithPaced(b, massRestoreNaive, "paced/naive-wall")
 }
 
 func massRestoreNaive(b *testing.B, r benchRegime) time.Duration {
