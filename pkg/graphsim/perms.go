@@ -3,7 +3,6 @@ package graphsim
 import (
 	"slices"
 	"sort"
-	"strings"
 )
 
 // op is what a request does to an object, for the permission table.
@@ -266,8 +265,4 @@ func PermissionTable() []PermissionRow {
 		out = append(out, row)
 	}
 	return out
-}
-
-func permissionsText(ident *Identity) string {
-	return strings.Join(ident.Permissions, ", ")
 }
