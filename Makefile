@@ -15,6 +15,11 @@ SAMPLE_STREAM := testdata/audit/eventhubs/mixed-batch.json \
                  testdata/audit/malformed/bad-records.json \
                  testdata/audit/malformed/html-error-page.txt
 
+# The rule table `make run` and `make replay` use.
+RULES := docs/rules.sample.yaml
+# `make replay` needs no Graph: its table reads no recycle-bin copy.
+REPLAY_RULES := testdata/rules/replay.yaml
+
 # Fuzz targets: package and function name.
 FUZZ_TARGETS := ./pkg/audit:FuzzDecode ./pkg/customhandler:FuzzEnvelope
 
@@ -30,14 +35,14 @@ build:
 # Functions host would), `reinstate serve` against it with SQLite, deletions
 # by an administrator, and what Reinstate restored, left alone, and ignored.
 run: build
-	./bin/demo -bin bin -seed testdata/graphsim/seed.json -run-dir $(RUN_DIR)
+	./bin/demo -bin bin -seed testdata/graphsim/seed.json -rules $(RULES) -run-dir $(RUN_DIR)
 
 # Replays the sample audit stream through the custom handler, in the Functions
 # host's envelope, twice (as Event Hubs redelivers); then shows what was
 # recorded and kept as dead letters.
 replay: build
 	rm -rf $(RUN_DIR) && mkdir -p $(RUN_DIR)
-	REINSTATE_STORE=sqlite:$(RUN_DIR)/reinstate.db ./bin/reinstate replay --repeat 2 $(SAMPLE_STREAM)
+	REINSTATE_STORE=sqlite:$(RUN_DIR)/reinstate.db REINSTATE_RULES=$(REPLAY_RULES) ./bin/reinstate replay --repeat 2 $(SAMPLE_STREAM)
 	@echo
 	@echo "== journal (newest first)"
 	@REINSTATE_STORE=sqlite:$(RUN_DIR)/reinstate.db ./bin/reinstate journal

@@ -59,7 +59,8 @@ func Register(srv *customhandler.Server, p Pipeline, r Recoverer) {
 
 func auditEvents(ctx context.Context, p Pipeline, req *customhandler.Request) (*customhandler.Response, error) {
 	source := AuditEvents + " invocation " + req.InvocationID
-	if retry, ok := req.RetryContext(); ok && retry.RetryCount > 0 {
+	retry, hasRetry := req.RetryContext()
+	if hasRetry && retry.RetryCount > 0 {
 		source += fmt.Sprintf(" retry %d/%d", retry.RetryCount, retry.MaxRetryCount)
 	}
 	bodies, err := req.Strings(auditEventsBinding)
@@ -70,7 +71,10 @@ func auditEvents(ctx context.Context, p Pipeline, req *customhandler.Request) (*
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	meta := req.EventHubMetadata()
-	batch := pipeline.Batch{Source: source, Bodies: make([]pipeline.Body, len(bodies))}
+	// Without a retry context the host has no retry policy and will not
+	// deliver the batch again; -1 means it retries for ever.
+	last := !hasRetry || (retry.MaxRetryCount >= 0 && retry.RetryCount >= retry.MaxRetryCount)
+	batch := pipeline.Batch{Source: source, Bodies: make([]pipeline.Body, len(bodies)), LastAttempt: last}
 	for i, body := range bodies {
 		batch.Bodies[i] = pipeline.Body{Data: []byte(body), Source: meta.Describe(i)}
 	}

@@ -53,6 +53,14 @@ func decodeFiles(names []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	enc := json.NewEncoder(out)
+	return eachEvent(names, stdin, stderr, func(event audit.Event) error { return enc.Encode(event) })
+}
+
+// eachEvent decodes every input and calls use for each event, in order.
+// Inputs and records that cannot be decoded are named on stderr with their
+// file and record, and skipped. It returns decode's exit code; an error from
+// use stops it with decodeNothingRead.
+func eachEvent(names []string, stdin io.Reader, stderr io.Writer, use func(audit.Event) error) int {
 	var readable, skipped int
 	for _, name := range names {
 		data, err := readInput(name, stdin)
@@ -73,8 +81,8 @@ func decodeFiles(names []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		}
 		skipped += len(result.Skipped)
 		for _, event := range result.Events {
-			if err := enc.Encode(event); err != nil {
-				fmt.Fprintf(stderr, "write: %v\n", err)
+			if err := use(event); err != nil {
+				fmt.Fprintf(stderr, "%s: %v\n", name, err)
 				return decodeNothingRead
 			}
 		}

@@ -22,6 +22,9 @@ import (
 
 const testdata = "../../testdata/audit"
 
+// replayRules reads no recycle-bin copy, so replays need no Graph.
+const replayRules = "../../testdata/rules/replay.yaml"
+
 type result struct {
 	code           int
 	stdout, stderr string
@@ -113,7 +116,7 @@ func checkContractFields(t *testing.T, i int, line string) {
 }
 
 func TestReplayRecordsOnceAndJournalShowsIt(t *testing.T) {
-	vars := map[string]string{"REINSTATE_STORE": "sqlite:" + filepath.Join(t.TempDir(), "state.db")}
+	vars := map[string]string{"REINSTATE_STORE": "sqlite:" + filepath.Join(t.TempDir(), "state.db"), "REINSTATE_RULES": replayRules}
 	batch := fixture("eventhubs/mixed-batch.json")
 	r := invoke(t, vars, "", "replay", "--repeat", "3", batch, fixture("malformed/html-error-page.txt"))
 	if r.code != 0 {
@@ -135,8 +138,10 @@ func TestReplayRecordsOnceAndJournalShowsIt(t *testing.T) {
 		}
 		counts[entry.Kind]++
 	}
-	// Redelivered bad bytes are kept once, like redelivered records.
-	want := map[store.Kind]int{store.KindEventReceived: 8, store.KindBodyDeadLettered: 1}
+	// Redelivered bad bytes are kept once, like redelivered records, and
+	// the two decisions (a hard-delete alert, an observed restore of
+	// sec-prod-payments) are made and told once.
+	want := map[store.Kind]int{store.KindEventReceived: 8, store.KindBodyDeadLettered: 1, "decision": 2, "notify": 2}
 	if fmt.Sprint(counts) != fmt.Sprint(want) {
 		t.Errorf("journal kinds %v, want %v", counts, want)
 	}
@@ -169,7 +174,7 @@ func TestBadConfigurationStopsCommandsWithTheVariableName(t *testing.T) {
 }
 
 func TestListingRejectsUnknownOutput(t *testing.T) {
-	vars := map[string]string{"REINSTATE_STORE": "sqlite:" + filepath.Join(t.TempDir(), "state.db")}
+	vars := map[string]string{"REINSTATE_STORE": "sqlite:" + filepath.Join(t.TempDir(), "state.db"), "REINSTATE_RULES": replayRules}
 	r := invoke(t, vars, "", "journal", "--output", "yaml")
 	if r.code != 1 || !strings.Contains(r.stderr, "yaml") {
 		t.Errorf("exit %d stderr %q", r.code, r.stderr)
@@ -194,6 +199,7 @@ func TestServeDrainsAndExitsOnSIGTERM(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"FUNCTIONS_CUSTOMHANDLER_PORT="+port,
 		"REINSTATE_STORE=sqlite:"+filepath.Join(dir, "state.db"),
+		"REINSTATE_RULES="+replayRules,
 		"REINSTATE_LOG_FORMAT=json")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -272,7 +278,7 @@ func nonEmptyLines(s string) []string {
 }
 
 func TestReplayReadsABodyFromStdin(t *testing.T) {
-	vars := map[string]string{"REINSTATE_STORE": "sqlite:" + filepath.Join(t.TempDir(), "state.db")}
+	vars := map[string]string{"REINSTATE_STORE": "sqlite:" + filepath.Join(t.TempDir(), "state.db"), "REINSTATE_RULES": replayRules}
 	r := invoke(t, vars, readString(t, fixture("eventhubs/user.json")), "replay", "-")
 	if r.code != 0 || !strings.Contains(r.stdout, "1 bodies -> HTTP 200") || strings.Contains(r.stdout, "new=0") {
 		t.Fatalf("replay - (exit %d):\n%s\n%s", r.code, r.stdout, r.stderr)

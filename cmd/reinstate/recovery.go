@@ -11,8 +11,9 @@ import (
 
 	"github.com/reinstate/reinstate/pkg/config"
 	"github.com/reinstate/reinstate/pkg/graphapi"
-	"github.com/reinstate/reinstate/pkg/pipeline"
+	"github.com/reinstate/reinstate/pkg/guard"
 	"github.com/reinstate/reinstate/pkg/recovery"
+	"github.com/reinstate/reinstate/pkg/rules"
 	"github.com/reinstate/reinstate/pkg/store"
 )
 
@@ -20,33 +21,35 @@ import (
 // drains restore intents from st. With the Azure credential it also learns
 // Reinstate's own identity from its first token, into self, so that loop
 // prevention works even where REINSTATE_SELF_IDS was left empty.
-func (e *env) newWorker(ctx context.Context, st store.Store, self *pipeline.Self) (*recovery.Worker, error) {
+func (e *env) newWorker(ctx context.Context, st store.Store, self *guard.Self, mode rules.Mode) (*recovery.Worker, *recovery.Executor, error) {
+	executor, cred, err := e.newExecutor()
+	if err != nil {
+		return nil, nil, err
+	}
+	if cred != nil && mode == rules.ModeEnforce {
+		go e.learnSelf(ctx, cred, self)
+	}
+	return recovery.NewWorker(st, executor, recovery.WorkerOptions{Logger: e.log, Concurrency: e.cfg.Workers}), executor, nil
+}
+
+// newExecutor is the recovery executor over Graph, and for azure auth the
+// credential behind it.
+func (e *env) newExecutor() (*recovery.Executor, azcore.TokenCredential, error) {
 	graph, cred, err := newGraphClient(e.cfg.Graph)
 	if err != nil {
-		return nil, err
-	}
-	if cred != nil && len(e.cfg.RestoreObjectIDs) > 0 {
-		go e.learnSelf(ctx, cred, self)
+		return nil, nil, err
 	}
 	executor := recovery.NewExecutor(graph, recovery.ExecutorOptions{
 		Logger: e.log,
 		Pacer:  recovery.NewPacer(e.cfg.WriteQuota, e.cfg.WriteWindow),
 	})
-	return recovery.NewWorker(st, executor, recovery.WorkerOptions{Logger: e.log, Concurrency: e.cfg.Workers}), nil
-}
-
-// decider is the interim rule: restore the listed objects.
-func (e *env) decider() pipeline.Decider {
-	if len(e.cfg.RestoreObjectIDs) == 0 {
-		return nil
-	}
-	return pipeline.NewObjectListDecider(e.cfg.RestoreObjectIDs)
+	return executor, cred, nil
 }
 
 // learnSelf asks the credential for a token and adds the identity in it.
-// Only when restores are on: it is the one call Reinstate makes to the
-// identity platform before it has work to do.
-func (e *env) learnSelf(ctx context.Context, cred azcore.TokenCredential, self *pipeline.Self) {
+// Only in enforce mode: it is the one call Reinstate makes to the identity
+// platform before it has work to do.
+func (e *env) learnSelf(ctx context.Context, cred azcore.TokenCredential, self *guard.Self) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	appID, objectID, err := graphapi.TokenIdentity(ctx, cred, e.cfg.Graph.URL)

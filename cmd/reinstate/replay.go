@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reinstate/reinstate/functions"
+	"github.com/reinstate/reinstate/pkg/config"
 	"github.com/reinstate/reinstate/pkg/customhandler"
 )
 
@@ -96,13 +97,18 @@ func readBodies(files []string, stdin io.Reader) ([][]byte, error) {
 // replayInProcess serves the handler on a loopback port for the replay's
 // duration, so that the bodies cross real HTTP in the host's envelope.
 func (e *env) replayInProcess(ctx context.Context, bodies [][]byte, batch, repeat int) error {
+	// A bad rule table stops the replay before anything is sent.
+	table, err := config.LoadRules(e.cfg, e.getenv)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("listen on loopback: %w", err)
 	}
 	serveCtx, stopServing := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	go func() { served <- e.serve(serveCtx, ln) }()
+	go func() { served <- e.serveTable(serveCtx, ln, table) }()
 	replayErr := e.replay(ctx, "http://"+ln.Addr().String(), bodies, batch, repeat)
 	stopServing()
 	return errors.Join(replayErr, <-served)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -11,8 +12,12 @@ import (
 	"github.com/reinstate/reinstate/functions"
 	"github.com/reinstate/reinstate/pkg/config"
 	"github.com/reinstate/reinstate/pkg/customhandler"
+	"github.com/reinstate/reinstate/pkg/decide"
+	"github.com/reinstate/reinstate/pkg/guard"
+	"github.com/reinstate/reinstate/pkg/notify"
 	"github.com/reinstate/reinstate/pkg/pipeline"
 	"github.com/reinstate/reinstate/pkg/recovery"
+	"github.com/reinstate/reinstate/pkg/rules"
 	"github.com/reinstate/reinstate/pkg/store"
 )
 
@@ -40,24 +45,35 @@ in-flight invocations finish, for up to REINSTATE_SHUTDOWN_GRACE.`,
 // serve runs the handler on ln until ctx ends, then drains in-flight work.
 // Beside it runs the worker that carries out restore intents.
 func (e *env) serve(ctx context.Context, ln net.Listener) error {
+	table, err := config.LoadRules(e.cfg, e.getenv)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	return e.serveTable(ctx, ln, table)
+}
+
+// serveTable is serve with the rule table already loaded.
+func (e *env) serveTable(ctx context.Context, ln net.Listener, table *rules.Table) error {
 	st, err := openStore(ctx, e.cfg.Store)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer st.Close()
-	self := pipeline.NewSelf(e.cfg.SelfIDs...)
-	worker, err := e.newWorker(ctx, st, self)
+	self := guard.NewSelf(e.cfg.SelfIDs...)
+	worker, executor, err := e.newWorker(ctx, st, self, table.Mode)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	if len(e.cfg.RestoreObjectIDs) > 0 && len(e.cfg.SelfIDs) == 0 && e.cfg.Graph.Auth != config.GraphAuthAzure {
+	if table.Mode == rules.ModeEnforce && len(e.cfg.SelfIDs) == 0 && e.cfg.Graph.Auth != config.GraphAuthAzure {
 		e.log.Warn("REINSTATE_SELF_IDS is empty: Reinstate cannot recognise its own restores in the audit log")
 	}
-	srv := e.newServer(st, worker, self)
+	srv := e.newServer(st, worker, executor, self, table)
 	e.log.Info("reinstate serving", "address", ln.Addr().String(), "store", e.cfg.Store.String(), "graph", e.cfg.Graph.String(),
-		"restore_objects", len(e.cfg.RestoreObjectIDs), "version", version())
+		"rules", table.File, "rule_count", len(table.Rules), "mode", string(table.Mode), "mode_from", table.ModeSource,
+		"tenant", e.cfg.TenantID, "version", version())
 
 	// The worker outlives ctx (the SIGTERM) until the server has drained,
 	// so that intents recorded by the last invocations can still start.
@@ -77,18 +93,35 @@ func (e *env) serve(ctx context.Context, ln net.Listener) error {
 // back-off ended) when nothing wakes it.
 const workerPoll = 5 * time.Second
 
-// newServer wires the pipeline over st into a custom-handler server.
-func (e *env) newServer(st store.Store, worker *recovery.Worker, self *pipeline.Self) *customhandler.Server {
+// newServer wires the pipeline over st into a custom-handler server: the
+// rule table and guards decide, the executor reads the recycle bin for
+// rules that need it, and the console channel writes to stdout.
+func (e *env) newServer(st store.Store, worker *recovery.Worker, executor *recovery.Executor, self *guard.Self, table *rules.Table) *customhandler.Server {
+	guards := guard.New(st, guard.Config{TenantID: e.cfg.TenantID, Self: self, Rules: table.Guards})
 	p := pipeline.New(st, pipeline.Options{
 		Logger:         e.log,
 		Now:            time.Now,
 		ClaimLease:     e.cfg.ClaimLease,
 		DedupRetention: e.cfg.DedupRetention,
-		Decider:        e.decider(),
+		Decider:        decide.New(table, guards, time.Now),
+		Bin:            executor,
+		Notifiers:      notifiers(table, e.stdout),
 		Self:           self,
 		Wake:           worker.Notify,
 	})
 	srv := customhandler.NewServer(customhandler.Options{Logger: e.log, ShutdownGrace: e.cfg.ShutdownGrace})
 	functions.Register(srv, p, worker)
 	return srv
+}
+
+// notifiers are the channels this build can send to: console ones.
+func notifiers(table *rules.Table, stdout io.Writer) map[string]pipeline.Notifier {
+	out := map[string]pipeline.Notifier{}
+	console := notify.NewConsole(stdout)
+	for name, ch := range table.Channels {
+		if ch.Type == "console" {
+			out[name] = console
+		}
+	}
+	return out
 }

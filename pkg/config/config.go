@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/reinstate/reinstate/pkg/customhandler"
 	"github.com/reinstate/reinstate/pkg/graphapi"
 	"github.com/reinstate/reinstate/pkg/recovery"
+	"github.com/reinstate/reinstate/pkg/rules"
 )
 
 // Variable names.
@@ -33,7 +36,9 @@ const (
 	EnvGraphAuth     = "REINSTATE_GRAPH_AUTH"
 	EnvGraphToken    = "REINSTATE_GRAPH_TOKEN"
 	EnvSelfIDs       = "REINSTATE_SELF_IDS"
-	EnvRestoreIDs    = "REINSTATE_RESTORE_OBJECT_IDS"
+	EnvRules         = "REINSTATE_RULES"
+	EnvMode          = rules.EnvMode
+	EnvTenantID      = "REINSTATE_TENANT_ID"
 	EnvWriteQuota    = "REINSTATE_WRITE_QUOTA"
 	EnvWriteWindow   = "REINSTATE_WRITE_WINDOW"
 	EnvWorkers       = "REINSTATE_WORKERS"
@@ -88,9 +93,12 @@ type Config struct {
 	// SelfIDs are the application and object ids of Reinstate's own
 	// identity: events they initiate never trigger actions.
 	SelfIDs []string
-	// RestoreObjectIDs lists the objects to restore when soft-deleted, until
-	// the rule table lands.
-	RestoreObjectIDs []string
+	// RulesPath is the rule file; the rule table itself is loaded by the
+	// commands that decide (serve, plan), with LoadRules.
+	RulesPath string
+	// TenantID is the tenant Reinstate serves: events from any other are
+	// refused. Required in enforce mode.
+	TenantID string
 	// WriteQuota writes per WriteWindow pace the recovery executor.
 	WriteQuota  int
 	WriteWindow time.Duration
@@ -267,15 +275,22 @@ func loadRecovery(getenv func(string) string, cfg *Config) []error {
 		errs = append(errs, fmt.Errorf("%s is needed with %s=static, and only then", EnvGraphToken, EnvGraphAuth))
 	}
 	cfg.SelfIDs = splitList(getenv(EnvSelfIDs))
-	cfg.RestoreObjectIDs = splitList(getenv(EnvRestoreIDs))
-	for _, list := range []struct {
-		name string
-		ids  []string
-	}{{EnvSelfIDs, cfg.SelfIDs}, {EnvRestoreIDs, cfg.RestoreObjectIDs}} {
-		for _, id := range list.ids {
-			if !audit.ValidObjectID(id) {
-				errs = append(errs, fmt.Errorf("%s: %q is not an object or application id (a GUID)", list.name, id))
-			}
+	for _, id := range cfg.SelfIDs {
+		if !audit.ValidObjectID(id) {
+			errs = append(errs, fmt.Errorf("%s: %q is not an object or application id (a GUID)", EnvSelfIDs, id))
+		}
+	}
+	cfg.TenantID = strings.TrimSpace(getenv(EnvTenantID))
+	if cfg.TenantID != "" && !audit.ValidObjectID(cfg.TenantID) {
+		errs = append(errs, fmt.Errorf("%s: %q is not a tenant id (a GUID)", EnvTenantID, cfg.TenantID))
+	}
+	cfg.RulesPath = strings.TrimSpace(getenv(EnvRules))
+	if cfg.RulesPath == "" {
+		cfg.RulesPath = DefaultRulesPath()
+	}
+	if mode := strings.TrimSpace(getenv(EnvMode)); mode != "" {
+		if _, ok := rules.ParseMode(mode); !ok {
+			errs = append(errs, fmt.Errorf("%s: %q is not observe or enforce", EnvMode, mode))
 		}
 	}
 	var err error
@@ -289,6 +304,30 @@ func loadRecovery(getenv func(string) string, cfg *Config) []error {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvWorkers, err))
 	}
 	return errs
+}
+
+// DefaultRulesPath is rules.yaml beside the binary: where a zip
+// deployment puts it, whatever the working directory.
+func DefaultRulesPath() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "rules.yaml"
+	}
+	return filepath.Join(filepath.Dir(exe), "rules.yaml")
+}
+
+// LoadRules loads the rule table cfg names, with getenv for ${NAME} and
+// REINSTATE_MODE, and checks it against the rest of the configuration: a
+// table that may write needs the tenant it may write to.
+func LoadRules(cfg Config, getenv func(string) string) (*rules.Table, error) {
+	table, err := rules.Load(cfg.RulesPath, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("rule table %s (set %s to choose another):\n%w", cfg.RulesPath, EnvRules, err)
+	}
+	if table.Mode == rules.ModeEnforce && cfg.TenantID == "" {
+		return nil, fmt.Errorf("rule table %s: enforce mode (from %s) needs %s, so that events from another tenant are refused", cfg.RulesPath, table.ModeSource, EnvTenantID)
+	}
+	return table, nil
 }
 
 func splitList(value string) []string {

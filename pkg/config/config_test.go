@@ -2,6 +2,8 @@ package config
 
 import (
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -29,10 +31,19 @@ func TestLoadDefaults(t *testing.T) {
 		WriteQuota:     DefaultWriteQuota,
 		WriteWindow:    DefaultWriteWindow,
 		Workers:        DefaultWorkers,
+		// Beside the binary, whatever the working directory.
+		RulesPath: filepath.Join(filepath.Dir(must(os.Executable())), "rules.yaml"),
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load() = %+v, want %+v", cfg, want)
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 func TestLoadReadsEveryVariable(t *testing.T) {
@@ -48,7 +59,9 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		EnvGraphAuth:                   "static",
 		EnvGraphToken:                  "reinstate-token",
 		EnvSelfIDs:                     "0b6c2b39-6a3c-4c1d-9f0e-2a4b6c8d0e1f, 7d1e3f5a-2b4c-4d6e-8f0a-1b3c5d7e9f0a",
-		EnvRestoreIDs:                  "c1e3a5c7-e9a1-4c3e-85c7-e9a1c3e5a7c9",
+		EnvRules:                       "/etc/reinstate/rules.yaml",
+		EnvTenantID:                    "7f3c2a91-5d4e-4b8a-9c61-2e0f8d3b4a17",
+		EnvMode:                        "enforce",
 		EnvWriteQuota:                  "200",
 		EnvWriteWindow:                 "1s",
 		EnvWorkers:                     "8",
@@ -57,19 +70,20 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	want := Config{
-		Store:            StoreSpec{Kind: StoreSQLite, Location: "/var/lib/reinstate/state.db"},
-		ListenAddress:    "127.0.0.1:40123",
-		LogLevel:         slog.LevelDebug,
-		LogFormat:        LogJSON,
-		ClaimLease:       45 * time.Second,
-		DedupRetention:   40 * 24 * time.Hour,
-		ShutdownGrace:    time.Minute,
-		Graph:            GraphConfig{URL: "http://127.0.0.1:4100/", Auth: GraphAuthStatic, Token: "reinstate-token"},
-		SelfIDs:          []string{"0b6c2b39-6a3c-4c1d-9f0e-2a4b6c8d0e1f", "7d1e3f5a-2b4c-4d6e-8f0a-1b3c5d7e9f0a"},
-		RestoreObjectIDs: []string{"c1e3a5c7-e9a1-4c3e-85c7-e9a1c3e5a7c9"},
-		WriteQuota:       200,
-		WriteWindow:      time.Second,
-		Workers:          8,
+		Store:          StoreSpec{Kind: StoreSQLite, Location: "/var/lib/reinstate/state.db"},
+		ListenAddress:  "127.0.0.1:40123",
+		LogLevel:       slog.LevelDebug,
+		LogFormat:      LogJSON,
+		ClaimLease:     45 * time.Second,
+		DedupRetention: 40 * 24 * time.Hour,
+		ShutdownGrace:  time.Minute,
+		Graph:          GraphConfig{URL: "http://127.0.0.1:4100/", Auth: GraphAuthStatic, Token: "reinstate-token"},
+		SelfIDs:        []string{"0b6c2b39-6a3c-4c1d-9f0e-2a4b6c8d0e1f", "7d1e3f5a-2b4c-4d6e-8f0a-1b3c5d7e9f0a"},
+		RulesPath:      "/etc/reinstate/rules.yaml",
+		TenantID:       "7f3c2a91-5d4e-4b8a-9c61-2e0f8d3b4a17",
+		WriteQuota:     200,
+		WriteWindow:    time.Second,
+		Workers:        8,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load() = %+v, want %+v", cfg, want)
@@ -105,7 +119,8 @@ func TestLoadRejectsBadValuesByName(t *testing.T) {
 		{"static without a token", map[string]string{EnvGraphURL: "http://127.0.0.1:1", EnvGraphAuth: "static"}, []string{EnvGraphToken}},
 		{"token without static", map[string]string{EnvGraphToken: "t"}, []string{EnvGraphToken}},
 		{"unknown auth", map[string]string{EnvGraphAuth: "basic"}, []string{EnvGraphAuth, `"basic"`}},
-		{"restore id not a guid", map[string]string{EnvRestoreIDs: "sec-prod-payments"}, []string{EnvRestoreIDs, `"sec-prod-payments"`}},
+		{"tenant not a guid", map[string]string{EnvTenantID: "contoso.onmicrosoft.com"}, []string{EnvTenantID, `"contoso.onmicrosoft.com"`}},
+		{"mode", map[string]string{EnvMode: "yes"}, []string{EnvMode, `"yes"`}},
 		{"self id not a guid", map[string]string{EnvSelfIDs: "reinstate"}, []string{EnvSelfIDs}},
 		{"write quota", map[string]string{EnvWriteQuota: "0"}, []string{EnvWriteQuota}},
 		{"workers", map[string]string{EnvWorkers: "many"}, []string{EnvWorkers}},

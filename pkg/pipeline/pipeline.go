@@ -13,11 +13,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/reinstate/reinstate/pkg/audit"
+	"github.com/reinstate/reinstate/pkg/decide"
+	"github.com/reinstate/reinstate/pkg/guard"
 	"github.com/reinstate/reinstate/pkg/recovery"
+	"github.com/reinstate/reinstate/pkg/rules"
 	"github.com/reinstate/reinstate/pkg/store"
 )
 
@@ -25,11 +29,15 @@ import (
 type State interface {
 	Claim(ctx context.Context, key string, now, leaseUntil time.Time) (store.ClaimState, error)
 	Complete(ctx context.Context, key string, now time.Time) error
+	Release(ctx context.Context, key string) error
 	ExpireClaims(ctx context.Context, cutoff time.Time, limit int) (int, error)
 	Append(ctx context.Context, entry store.Entry) (store.Entry, error)
 	PutDeadLetter(ctx context.Context, letter store.DeadLetter) (store.DeadLetter, error)
 	Enqueue(ctx context.Context, intent store.Intent, now time.Time) (store.Intent, bool, error)
 	ExpireIntents(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	ExpireHits(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	ExpireMarks(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	ExpireSilences(ctx context.Context, cutoff time.Time, limit int) (int, error)
 }
 
 // Journal entry kinds the pipeline writes beside store's ingestion kinds.
@@ -37,9 +45,27 @@ const (
 	// KindEventSelf records an event Reinstate itself caused; it never
 	// triggers actions, so that Reinstate cannot loop on its own restores.
 	KindEventSelf store.Kind = "event.self"
-	// KindDecision records a decision and the durable intent behind it.
+	// KindDecision records what a rule decided about a target, and the
+	// durable intent behind a restore.
 	KindDecision store.Kind = "decision"
+	// KindGuard records a decision a guard changed.
+	KindGuard store.Kind = "decision.guarded"
+	// KindBreakerTripped records the mass-deletion breaker tripping, with the
+	// affected ids.
+	KindBreakerTripped store.Kind = "breaker.tripped"
+	// KindNotify records a notification and whether it went out.
+	KindNotify store.Kind = "notify"
 )
+
+// Decider decides what to do about an event; decide.Engine is one.
+type Decider interface {
+	Decide(ctx context.Context, event *audit.Event, objects *decide.Objects) ([]decide.Decision, error)
+}
+
+// Notifier tells one channel of a decision.
+type Notifier interface {
+	Notify(ctx context.Context, event *audit.Event, d decide.Decision) error
+}
 
 // ErrRetryLater means part of a batch could not be processed now but may be
 // later: another instance holds some of its records, or the store failed.
@@ -62,8 +88,13 @@ type Options struct {
 	ExpirePage int
 	// Decider chooses actions; nil decides nothing (record only).
 	Decider Decider
+	// Bin reads the recycle bin for rules that need an object's
+	// properties; nil reads nothing.
+	Bin decide.Bin
+	// Notifiers tell each channel, by the channel's name.
+	Notifiers map[string]Notifier
 	// Self recognises events Reinstate caused; nil recognises none.
-	Self *Self
+	Self *guard.Self
 	// Wake is called after new intents are recorded, to wake a worker.
 	Wake func()
 }
@@ -77,7 +108,9 @@ type Pipeline struct {
 	dedupRetention time.Duration
 	expirePage     int
 	decider        Decider
-	self           *Self
+	bin            decide.Bin
+	notifiers      map[string]Notifier
+	self           *guard.Self
 	wake           func()
 }
 
@@ -91,6 +124,8 @@ func New(state State, opts Options) *Pipeline {
 		dedupRetention: opts.DedupRetention,
 		expirePage:     opts.ExpirePage,
 		decider:        opts.Decider,
+		bin:            opts.Bin,
+		notifiers:      opts.Notifiers,
 		self:           opts.Self,
 		wake:           opts.Wake,
 	}
@@ -127,6 +162,10 @@ type Batch struct {
 	// Source names the delivery, such as "AuditEvents invocation 5f1c…".
 	Source string
 	Bodies []Body
+	// LastAttempt is true when the host will not retry this delivery (its
+	// retry policy is spent): a body holding deferred events is then kept
+	// as a dead letter, to replay once Graph answers, rather than lost.
+	LastAttempt bool
 }
 
 // Report counts what happened to a batch.
@@ -148,12 +187,25 @@ type Report struct {
 	Self int `json:"self"`
 	// Intents counts restore intents recorded for the worker.
 	Intents int `json:"intents"`
+	// Decisions counts targets a rule matched or a guard changed.
+	Decisions int `json:"decisions"`
+	// Guarded counts decisions a guard changed.
+	Guarded int `json:"guarded"`
+	// Observed counts restores and previews decided in observe mode, and so
+	// not carried out.
+	Observed int `json:"observed"`
+	// Notified counts notifications sent.
+	Notified int `json:"notified"`
+	// Deferred counts events whose rules need the recycle bin while Graph
+	// could not be read: they are retried, not decided wrongly.
+	Deferred int `json:"deferred"`
 }
 
 // String is the one-line summary written to logs and to the host's Logs.
 func (r Report) String() string {
-	return fmt.Sprintf("bodies=%d records=%d new=%d duplicates=%d held=%d skipped=%d dead_bodies=%d already_kept=%d self=%d intents=%d",
-		r.Bodies, r.Records, r.New, r.Duplicates, r.Held, r.Skipped, r.DeadBodies, r.AlreadyKept, r.Self, r.Intents)
+	return fmt.Sprintf("bodies=%d records=%d new=%d duplicates=%d held=%d skipped=%d dead_bodies=%d already_kept=%d self=%d intents=%d decisions=%d guarded=%d observed=%d notified=%d deferred=%d",
+		r.Bodies, r.Records, r.New, r.Duplicates, r.Held, r.Skipped, r.DeadBodies, r.AlreadyKept, r.Self, r.Intents,
+		r.Decisions, r.Guarded, r.Observed, r.Notified, r.Deferred)
 }
 
 // Ingest processes a batch. One bad body or record never fails the batch:
@@ -162,9 +214,12 @@ func (r Report) String() string {
 // what was done either way.
 func (p *Pipeline) Ingest(ctx context.Context, batch Batch) (Report, error) {
 	report := Report{Bodies: len(batch.Bodies)}
+	// One cache a batch: an object named by several records is read once,
+	// and a later delivery reads the bin afresh.
+	objects := decide.NewObjects(p.bin)
 	for i, body := range batch.Bodies {
 		where := bodyLocation(batch.Source, i, body.Source)
-		if err := p.ingestBody(ctx, where, body.Data, &report); err != nil {
+		if err := p.ingestBody(ctx, where, body.Data, objects, batch.LastAttempt, &report); err != nil {
 			return report, fmt.Errorf("%s: %w: %w", where, ErrRetryLater, err)
 		}
 	}
@@ -175,11 +230,14 @@ func (p *Pipeline) Ingest(ctx context.Context, batch Batch) (Report, error) {
 	if report.Held > 0 {
 		return report, fmt.Errorf("%s: %d records or dead letters are being processed elsewhere: %w", batch.Source, report.Held, ErrRetryLater)
 	}
+	if report.Deferred > 0 && !batch.LastAttempt {
+		return report, fmt.Errorf("%s: %d events wait for the recycle bin to be readable: %w", batch.Source, report.Deferred, ErrRetryLater)
+	}
 	return report, nil
 }
 
 // ingestBody returns an error only for store failures; bad input is dead-lettered.
-func (p *Pipeline) ingestBody(ctx context.Context, where string, data []byte, report *Report) error {
+func (p *Pipeline) ingestBody(ctx context.Context, where string, data []byte, objects *decide.Objects, lastAttempt bool, report *Report) error {
 	result, err := audit.Decode(data)
 	if err != nil {
 		report.DeadBodies++
@@ -196,10 +254,18 @@ func (p *Pipeline) ingestBody(ctx context.Context, where string, data []byte, re
 			return err
 		}
 	}
+	deferred := report.Deferred
 	for _, event := range result.Events {
-		if err := p.ingestEvent(ctx, where, event, report); err != nil {
+		if err := p.ingestEvent(ctx, where, event, objects, report); err != nil {
 			return err
 		}
+	}
+	if n := report.Deferred - deferred; n > 0 && lastAttempt {
+		// The host will not deliver this body again: keep it whole. Its
+		// decided records are done, so a replay decides only the rest.
+		reason := fmt.Sprintf("%d events could not be decided: the rules need the recycle bin and Graph could not be read; replay this body once Graph answers", n)
+		p.log.ErrorContext(ctx, "deferred events kept as a dead letter: the host will not retry", "where", where, "deferred", n)
+		return p.deadLetter(ctx, store.KindBodyDeadLettered, store.DeadLetter{Source: where, Reason: reason, Raw: data}, report)
 	}
 	return nil
 }
@@ -208,7 +274,7 @@ func (p *Pipeline) ingestBody(ctx context.Context, where string, data []byte, re
 // other kinds of keys (on-call idempotency keys, say) in the same store.
 func DedupKey(eventID string) string { return "audit:" + eventID }
 
-func (p *Pipeline) ingestEvent(ctx context.Context, where string, event audit.Event, report *Report) error {
+func (p *Pipeline) ingestEvent(ctx context.Context, where string, event audit.Event, objects *decide.Objects, report *Report) error {
 	now := p.now()
 	key := DedupKey(event.ID)
 	state, err := p.state.Claim(ctx, key, now, now.Add(p.claimLease))
@@ -225,20 +291,42 @@ func (p *Pipeline) ingestEvent(ctx context.Context, where string, event audit.Ev
 		p.log.InfoContext(ctx, "audit record is being processed elsewhere", "where", where, "event", event.ID)
 		return nil
 	}
-	report.New++
-	entry := receivedEntry(event, where, now)
 	if p.self.Caused(event) {
+		report.New++
 		report.Self++
+		entry := receivedEntry(event, where, now)
 		entry.Kind, entry.Outcome = KindEventSelf, "ignored: caused by Reinstate itself"
+		return p.journalAndComplete(ctx, key, event, entry, nil, where, report)
 	}
-	if _, err := p.state.Append(ctx, entry); err != nil {
+	var decisions []decide.Decision
+	if p.decider != nil {
+		decisions, err = p.decider.Decide(ctx, &event, objects)
+		if err != nil {
+			return fmt.Errorf("decide record %s: %w", event.ID, err)
+		}
+		if slices.ContainsFunc(decisions, func(d decide.Decision) bool { return d.Deferred }) {
+			// Nothing is recorded, so that the redelivery decides afresh.
+			report.Deferred++
+			p.log.WarnContext(ctx, "audit event deferred: the rules need the recycle bin and Graph could not be read", "where", where, "event", event.ID)
+			if err := p.state.Release(ctx, key); err != nil {
+				return fmt.Errorf("release deferred record %s: %w", event.ID, err)
+			}
+			return nil
+		}
+	}
+	report.New++
+	return p.journalAndComplete(ctx, key, event, receivedEntry(event, where, now), decisions, where, report)
+}
+
+func (p *Pipeline) journalAndComplete(ctx context.Context, key string, event audit.Event, received store.Entry, decisions []decide.Decision, where string, report *Report) error {
+	if _, err := p.state.Append(ctx, received); err != nil {
 		return fmt.Errorf("journal record %s: %w", event.ID, err)
 	}
 	p.log.InfoContext(ctx, "audit event received",
 		"event", event.ID, "activity", event.Activity, "deletion", string(event.Deletion), "result", event.Result,
-		"target_type", entry.TargetType, "target", entry.TargetID, "actor", entry.Actor, "self", entry.Kind == KindEventSelf)
-	if entry.Kind != KindEventSelf && p.decider != nil {
-		if err := p.decide(ctx, where, event, report); err != nil {
+		"target_type", received.TargetType, "target", received.TargetID, "actor", received.Actor, "self", received.Kind == KindEventSelf)
+	for _, d := range decisions {
+		if err := p.act(ctx, where, &event, d, report); err != nil {
 			return err
 		}
 	}
@@ -248,42 +336,112 @@ func (p *Pipeline) ingestEvent(ctx context.Context, where string, event audit.Ev
 	return nil
 }
 
-// decide records each decision as a durable intent before anything acts on
-// it: classification never waits on Graph, and a crash after this point
-// loses nothing, because the worker finds the intent in the store.
-func (p *Pipeline) decide(ctx context.Context, where string, event audit.Event, report *Report) error {
-	for _, d := range p.decider.Decide(ctx, event) {
-		if d.Action != ActionRestore {
-			continue
-		}
-		plan := recovery.Plan{
-			Request: recovery.Request{ObjectID: d.Target.ID, ObjectType: d.Target.Type, Options: d.Options},
-			Name:    targetName(d.Target),
-			EventID: event.ID,
-			Reason:  d.Rule,
-			Actor:   actor(event.Initiator),
-		}
-		payload, err := json.Marshal(plan)
+// act journals a decision and carries out what is Reinstate's to do at
+// once. A restore is recorded as a durable intent before anything acts on
+// it: a crash after this point loses nothing, because the worker finds the
+// intent in the store. In observe mode nothing is recorded for the worker.
+func (p *Pipeline) act(ctx context.Context, where string, event *audit.Event, d decide.Decision, report *Report) error {
+	if d.Rule == nil && d.Guard == nil {
+		return nil
+	}
+	report.Decisions++
+	now := p.now()
+	entry := store.Entry{
+		Time: now, Kind: KindDecision, EventID: event.ID, Activity: event.Activity,
+		TargetID: d.ObjectID, TargetType: string(d.ObjectType), TargetName: d.ObjectName,
+		Actor: actor(event.Initiator), Rule: d.RuleName(), Action: strings.Join(d.Actions, ","),
+		Outcome: outcome(d), Source: where, Detail: d.Reason,
+	}
+	if g := d.GuardName(); g != "" {
+		entry.Kind = KindGuard
+		report.Guarded++
+	}
+	switch {
+	case d.Mode == rules.ModeObserve && (d.Has(rules.ActionRestore) || d.Has(rules.ActionPreview)):
+		report.Observed++
+	case d.Has(rules.ActionRestore):
+		intent, created, err := p.enqueueRestore(ctx, event, d, now)
 		if err != nil {
-			return fmt.Errorf("encode restore plan: %w", err)
-		}
-		now := p.now()
-		intent, created, err := p.state.Enqueue(ctx, store.Intent{Key: recovery.IntentKey(event.ID, d.Target.ID), Kind: recovery.IntentKind, Payload: payload}, now)
-		if err != nil {
-			return fmt.Errorf("record restore intent for %s: %w", d.Target.ID, err)
+			return err
 		}
 		if !created {
-			continue
+			return nil
 		}
 		report.Intents++
-		entry := store.Entry{
-			Time: now, Kind: KindDecision, EventID: event.ID, Activity: event.Activity,
-			TargetID: d.Target.ID, TargetType: string(d.Target.Type), TargetName: plan.Name,
-			Actor: plan.Actor, Rule: d.Rule, Action: string(d.Action), Outcome: "intent recorded",
-			Source: where, Detail: "intent " + intent.ID,
+		entry.Outcome, entry.Detail = "intent recorded", joinNonEmpty("; ", d.Reason, "intent "+intent.ID)
+	}
+	if _, err := p.state.Append(ctx, entry); err != nil {
+		return fmt.Errorf("journal decision for %s: %w", d.ObjectID, err)
+	}
+	if d.Trip != nil {
+		trip, _ := json.Marshal(d.Trip)
+		tripped := store.Entry{Time: now, Kind: KindBreakerTripped, EventID: event.ID, Rule: d.RuleName(),
+			Outcome: fmt.Sprintf("%s: %d deletions over %d; auto-restore paused", d.Trip.Scope, d.Trip.Count, d.Trip.Threshold),
+			Source: where, Detail: string(trip)}
+		if _, err := p.state.Append(ctx, tripped); err != nil {
+			return fmt.Errorf("journal breaker trip: %w", err)
+		}
+	}
+	return p.notify(ctx, where, event, d, report)
+}
+
+// outcome says, in the journal, what became of a decision.
+func outcome(d decide.Decision) string {
+	switch {
+	case d.Mode == rules.ModeObserve && (d.Has(rules.ActionRestore) || d.Has(rules.ActionPreview)):
+		return "observe: would " + strings.Join(d.Actions, ", ")
+	case d.Has(rules.ActionPreview):
+		return "preview requested: Backup & Recovery orchestration is not built yet; restore by hand or through on-call"
+	case d.GuardName() != "":
+		return d.GuardName() + ": " + joinNonEmpty(", ", strings.Join(d.Actions, ", "), "nothing done")
+	case len(d.Actions) == 0:
+		return "ignored by rule"
+	}
+	return strings.Join(d.Actions, ", ")
+}
+
+func (p *Pipeline) enqueueRestore(ctx context.Context, event *audit.Event, d decide.Decision, now time.Time) (store.Intent, bool, error) {
+	plan := recovery.Plan{
+		Request: recovery.Request{ObjectID: d.ObjectID, ObjectType: d.ObjectType, Options: d.Options},
+		Name:    d.ObjectName,
+		EventID: event.ID,
+		Reason:  d.RuleName(),
+		Actor:   actor(event.Initiator),
+	}
+	payload, err := json.Marshal(plan)
+	if err != nil {
+		return store.Intent{}, false, fmt.Errorf("encode restore plan: %w", err)
+	}
+	intent, created, err := p.state.Enqueue(ctx, store.Intent{Key: recovery.IntentKey(event.ID, d.ObjectID), Kind: recovery.IntentKind, Payload: payload}, now)
+	if err != nil {
+		return store.Intent{}, false, fmt.Errorf("record restore intent for %s: %w", d.ObjectID, err)
+	}
+	return intent, created, nil
+}
+
+// notify tells each channel of the decision, and journals what was sent.
+// A failed notification is journaled and logged, and never fails the batch:
+// the decision itself is already durable.
+func (p *Pipeline) notify(ctx context.Context, where string, event *audit.Event, d decide.Decision, report *Report) error {
+	for _, channel := range d.Notify {
+		entry := store.Entry{Time: p.now(), Kind: KindNotify, EventID: event.ID, Activity: event.Activity, TargetID: d.ObjectID,
+			TargetType: string(d.ObjectType), TargetName: d.ObjectName, Actor: actor(event.Initiator), Rule: d.RuleName(),
+			Action: "notify:" + channel, Source: where}
+		n, ok := p.notifiers[channel]
+		switch {
+		case !ok:
+			entry.Outcome = "not sent: this channel's type is not supported by this build yet"
+		default:
+			if err := n.Notify(ctx, event, d); err != nil {
+				entry.Outcome = "failed: " + err.Error()
+				p.log.WarnContext(ctx, "notification failed", "channel", channel, "event", event.ID, "error", err.Error())
+			} else {
+				entry.Outcome = "sent"
+				report.Notified++
+			}
 		}
 		if _, err := p.state.Append(ctx, entry); err != nil {
-			return fmt.Errorf("journal decision for %s: %w", d.Target.ID, err)
+			return fmt.Errorf("journal notification to %s: %w", channel, err)
 		}
 	}
 	return nil
@@ -340,25 +498,50 @@ func (p *Pipeline) DeadLetterInvocation(ctx context.Context, source string, raw 
 
 // MaintenanceReport counts what a maintenance run removed.
 type MaintenanceReport struct {
-	ExpiredClaims  int `json:"expiredClaims"`
-	ExpiredIntents int `json:"expiredIntents"`
+	ExpiredClaims   int `json:"expiredClaims"`
+	ExpiredIntents  int `json:"expiredIntents"`
+	ExpiredHits     int `json:"expiredHits"`
+	ExpiredMarks    int `json:"expiredMarks"`
+	ExpiredSilences int `json:"expiredSilences"`
 }
+
+// GuardRetention is how long breaker counts and lapsed cooldown and breaker
+// marks are kept: far longer than any window they serve, so that none is
+// cut short, and short enough to keep the store small.
+const GuardRetention = 7 * 24 * time.Hour
 
 // Maintain expires processed-record ids, and finished intents, older than
 // the dedup retention: an intent's key is what stops a replayed event from
-// recording it again, so it must be kept as long as the record id. It is run
-// by the Maintenance timer function.
+// recording it again, so it must be kept as long as the record id. Guard
+// state goes after GuardRetention; silences that ended are kept as long as
+// record ids, as a record of who muted what. It is run by the Maintenance
+// timer function.
 func (p *Pipeline) Maintain(ctx context.Context) (MaintenanceReport, error) {
 	var report MaintenanceReport
-	cutoff := p.now().Add(-p.dedupRetention)
-	var err error
-	if report.ExpiredClaims, err = p.expireAll(ctx, cutoff, p.state.ExpireClaims); err != nil {
-		return report, fmt.Errorf("expire claims before %s: %w", cutoff.Format(time.RFC3339), err)
+	now := p.now()
+	cutoff := now.Add(-p.dedupRetention)
+	guardCutoff := now.Add(-GuardRetention)
+	steps := []struct {
+		what   string
+		into   *int
+		cutoff time.Time
+		expire func(context.Context, time.Time, int) (int, error)
+	}{
+		{"claims", &report.ExpiredClaims, cutoff, p.state.ExpireClaims},
+		{"intents", &report.ExpiredIntents, cutoff, p.state.ExpireIntents},
+		{"breaker counts", &report.ExpiredHits, guardCutoff, p.state.ExpireHits},
+		{"guard marks", &report.ExpiredMarks, guardCutoff, p.state.ExpireMarks},
+		{"silences", &report.ExpiredSilences, cutoff, p.state.ExpireSilences},
 	}
-	if report.ExpiredIntents, err = p.expireAll(ctx, cutoff, p.state.ExpireIntents); err != nil {
-		return report, fmt.Errorf("expire intents before %s: %w", cutoff.Format(time.RFC3339), err)
+	for _, step := range steps {
+		n, err := p.expireAll(ctx, step.cutoff, step.expire)
+		*step.into = n
+		if err != nil {
+			return report, fmt.Errorf("expire %s before %s: %w", step.what, step.cutoff.Format(time.RFC3339), err)
+		}
 	}
-	p.log.InfoContext(ctx, "maintenance done", "expired_claims", report.ExpiredClaims, "expired_intents", report.ExpiredIntents, "cutoff", cutoff)
+	p.log.InfoContext(ctx, "maintenance done", "expired_claims", report.ExpiredClaims, "expired_intents", report.ExpiredIntents,
+		"expired_hits", report.ExpiredHits, "expired_marks", report.ExpiredMarks, "expired_silences", report.ExpiredSilences, "cutoff", cutoff)
 	return report, nil
 }
 
@@ -389,18 +572,9 @@ func receivedEntry(event audit.Event, where string, now time.Time) store.Entry {
 	if len(event.Targets) > 0 {
 		first := event.Targets[0]
 		entry.TargetID, entry.TargetType = first.ID, string(first.Type)
-		entry.TargetName = targetName(first)
+		entry.TargetName = decide.Name(first)
 	}
 	return entry
-}
-
-// targetName names a target for people: its display name, else its UPN
-// (Entra logs users with a null displayName).
-func targetName(t audit.Target) string {
-	if t.DisplayName != "" {
-		return t.DisplayName
-	}
-	return t.UserPrincipalName
 }
 
 // actor names the initiator the way an operator would look for it.

@@ -9,12 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/reinstate/reinstate/pkg/audit"
+	"github.com/reinstate/reinstate/pkg/decide"
+	"github.com/reinstate/reinstate/pkg/guard"
+	"github.com/reinstate/reinstate/pkg/notify"
 	"github.com/reinstate/reinstate/pkg/recovery"
+	"github.com/reinstate/reinstate/pkg/rules"
 	"github.com/reinstate/reinstate/pkg/store"
 	"github.com/reinstate/reinstate/pkg/store/sqlite"
 )
@@ -341,6 +346,34 @@ func mustDecode(t *testing.T, data []byte) audit.Result {
 	return result
 }
 
+// listedRules restores the listed objects when a successful soft delete
+// removes them, in mode.
+func listedRules(t *testing.T, mode rules.Mode, ids ...string) *rules.Table {
+	t.Helper()
+	quoted := make([]string, len(ids))
+	for i, id := range ids {
+		quoted[i] = strconv.Quote(id)
+	}
+	src := fmt.Sprintf(`version: 1
+defaults: {mode: %s}
+channels: {console: {type: console}}
+rules:
+  - name: listed-objects
+    when: 'event.deletion == "soft" && event.result == "success" && target.id in [%s]'
+    actions: [restore]
+    notify: [console]
+`, mode, strings.Join(quoted, ", "))
+	table, err := rules.Parse("listed.yaml", []byte(src), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return table
+}
+
+func ruleDecider(table *rules.Table, st guard.State, self *guard.Self, now func() time.Time) Decider {
+	return decide.New(table, guard.New(st, guard.Config{Self: self, Rules: table.Guards, Now: now}), now)
+}
+
 func TestDecideRecordsDurableRestoreIntents(t *testing.T) {
 	const (
 		criticalGroup = "c1e3a5c7-e9a1-4c3e-85c7-e9a1c3e5a7c9" // sec-prod-payments, soft-deleted in mixed-batch
@@ -349,25 +382,32 @@ func TestDecideRecordsDurableRestoreIntents(t *testing.T) {
 		automationApp = "4f6a8c0e-2a4c-4e6a-b0c2-e4a6c8e0a2c4"
 	)
 	tests := []struct {
-		name        string
-		fixture     string
-		listed      []string
-		self        []string
-		wantIntents []string
-		wantSelf    int
+		name          string
+		fixture       string
+		mode          rules.Mode
+		listed        []string
+		self          []string
+		wantIntents   []string
+		wantDecisions int
+		wantObserved  int
+		wantSelf      int
 	}{
-		{"listed soft delete", "eventhubs/mixed-batch.json", []string{criticalGroup}, nil, []string{criticalGroup}, 0},
-		{"nothing listed", "eventhubs/mixed-batch.json", nil, nil, nil, 0},
-		{"failed delete is not restored", "eventhubs/failure-and-app.json", []string{failedUser}, nil, nil, 0},
-		{"listed, deleted by someone else", "eventhubs/failure-and-app.json", []string{appDeleted}, nil, []string{appDeleted}, 0},
-		{"listed, but Reinstate itself did it", "eventhubs/failure-and-app.json", []string{appDeleted}, []string{automationApp}, nil, 1},
+		{"listed soft delete", "eventhubs/mixed-batch.json", rules.ModeEnforce, []string{criticalGroup}, nil, []string{criticalGroup}, 1, 0, 0},
+		{"observe mode records no intent", "eventhubs/mixed-batch.json", rules.ModeObserve, []string{criticalGroup}, nil, nil, 1, 1, 0},
+		{"nothing listed", "eventhubs/mixed-batch.json", rules.ModeEnforce, []string{"00000000-0000-0000-0000-000000000000"}, nil, nil, 0, 0, 0},
+		{"failed delete is not restored", "eventhubs/failure-and-app.json", rules.ModeEnforce, []string{failedUser}, nil, nil, 0, 0, 0},
+		{"listed, deleted by someone else", "eventhubs/failure-and-app.json", rules.ModeEnforce, []string{appDeleted}, nil, []string{appDeleted}, 1, 0, 0},
+		{"listed, but Reinstate itself did it", "eventhubs/failure-and-app.json", rules.ModeEnforce, []string{appDeleted}, []string{automationApp}, nil, 0, 0, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := openStore(t)
 			woken := 0
 			c := &clock{now: time.Date(2026, 6, 2, 14, 5, 0, 0, time.UTC)}
-			p := New(st, Options{Now: c.Now, Decider: NewObjectListDecider(tt.listed), Self: NewSelf(tt.self...), Wake: func() { woken++ }})
+			self := guard.NewSelf(tt.self...)
+			var console bytes.Buffer
+			p := New(st, Options{Now: c.Now, Decider: ruleDecider(listedRules(t, tt.mode, tt.listed...), st, self, c.Now), Self: self,
+				Notifiers: map[string]Notifier{"console": notify.NewConsole(&console)}, Wake: func() { woken++ }})
 			body := readFixture(t, tt.fixture)
 			ctx := context.Background()
 			for delivery := 0; delivery < 2; delivery++ {
@@ -375,12 +415,12 @@ func TestDecideRecordsDurableRestoreIntents(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				wantIntents := len(tt.wantIntents)
+				wantIntents, wantDecisions, wantObserved, wantSelf := len(tt.wantIntents), tt.wantDecisions, tt.wantObserved, tt.wantSelf
 				if delivery > 0 {
-					wantIntents = 0 // a redelivery records nothing new
+					wantIntents, wantDecisions, wantObserved, wantSelf = 0, 0, 0, 0 // a redelivery decides nothing again
 				}
-				if report.Intents != wantIntents || (delivery == 0 && report.Self != tt.wantSelf) {
-					t.Errorf("delivery %d: report %+v, want %d intents and %d self", delivery, report, wantIntents, tt.wantSelf)
+				if report.Intents != wantIntents || report.Decisions != wantDecisions || report.Observed != wantObserved || report.Self != wantSelf {
+					t.Errorf("delivery %d: report %+v, want %d intents, %d decisions, %d observed, %d self", delivery, report, wantIntents, wantDecisions, wantObserved, wantSelf)
 				}
 			}
 			if (len(tt.wantIntents) > 0) != (woken > 0) {
@@ -396,7 +436,7 @@ func TestDecideRecordsDurableRestoreIntents(t *testing.T) {
 				if err := json.Unmarshal(intent.Payload, &plan); err != nil {
 					t.Fatal(err)
 				}
-				if intent.Kind != recovery.IntentKind || intent.State != store.IntentPending || plan.Reason != ObjectListRule || plan.EventID == "" {
+				if intent.Kind != recovery.IntentKind || intent.State != store.IntentPending || plan.Reason != "listed-objects" || plan.EventID == "" {
 					t.Errorf("intent %+v plan %+v", intent, plan)
 				}
 				got = append(got, plan.Request.ObjectID)
@@ -405,11 +445,21 @@ func TestDecideRecordsDurableRestoreIntents(t *testing.T) {
 				t.Errorf("intents for %v, want %v", got, tt.wantIntents)
 			}
 			entries := journalOf(t, st)
-			if n := countKind(entries, KindDecision); n != len(tt.wantIntents) {
-				t.Errorf("%d decision entries, want %d", n, len(tt.wantIntents))
+			if n := countKind(entries, KindDecision); n != tt.wantDecisions {
+				t.Errorf("%d decision entries, want %d", n, tt.wantDecisions)
 			}
 			if n := countKind(entries, KindEventSelf); n != tt.wantSelf {
 				t.Errorf("%d event.self entries, want %d", n, tt.wantSelf)
+			}
+			// Every decision is told on the console once, however often the
+			// event is delivered.
+			if n := countKind(entries, KindNotify); n != tt.wantDecisions || strings.Count(console.String(), "\n") != tt.wantDecisions {
+				t.Errorf("%d notify entries and console output %q, want %d of each", n, console.String(), tt.wantDecisions)
+			}
+			for _, e := range entries {
+				if e.Kind == KindDecision && tt.mode == rules.ModeObserve && e.Outcome != "observe: would restore, notify:console" {
+					t.Errorf("observe-mode decision outcome %q", e.Outcome)
+				}
 			}
 		})
 	}

@@ -686,3 +686,30 @@ func joinDetail(a, b string) string {
 	}
 	return a + "; " + b
 }
+
+// ErrNotInBin means the recycle bin does not hold the object: it was
+// restored, purged, hard-deleted, or is of a type without a bin.
+var ErrNotInBin = errors.New("recovery: not in the recycle bin")
+
+// ReadDeleted returns the recycle bin's copy of an object, as Graph's JSON:
+// what the rule table sees as `object`. It reads only, through the same
+// pacing as restores (a Conditional Access read counts against that
+// tenant-wide limit). A 404, an id that is not a GUID, a type without a bin
+// and a bin copy of another type all give ErrNotInBin; any other error means
+// the bin could not be read now.
+func (x *Executor) ReadDeleted(ctx context.Context, objectType audit.TargetType, id string) (json.RawMessage, error) {
+	k, ok := kinds[objectType]
+	if !ok || !audit.ValidObjectID(id) {
+		return nil, ErrNotInBin
+	}
+	raw, err := x.readBin(ctx, k, id)
+	switch {
+	case isNotFound(err):
+		return nil, ErrNotInBin
+	case err != nil:
+		return nil, fmt.Errorf("read %s %s from the recycle bin: %w", objectType, id, err)
+	case k.odataType != "" && odataType(raw) != "" && odataType(raw) != k.odataType:
+		return nil, ErrNotInBin
+	}
+	return raw, nil
+}

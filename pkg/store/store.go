@@ -7,6 +7,13 @@
 // retries, so that deciding never waits on Microsoft Graph and a crash
 // between deciding and doing loses nothing.
 //
+// And it keeps the state the rule guards share between instances: hits
+// counted in sliding windows (the mass-deletion breaker), marks with an
+// expiry (cooldowns and tripped breakers) and silences that operators set
+// to mute rules for a time. An instance that kept these in memory would
+// count and remember alone, and a storm spread over several instances
+// would slip under every one of their thresholds.
+//
 // Implementations: package sqlite (embedded, one instance) here; a shared one
 // on Azure Table Storage slots in behind the same interface, and both must
 // pass the conformance suite in package storetest.
@@ -80,6 +87,17 @@ type Store interface {
 	// fewer than limit, which must be positive. A deleted key can be claimed
 	// anew.
 	ExpireClaims(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	// Release drops an uncompleted claim on key, whoever holds it, so that
+	// the key can be claimed again at once rather than when its lease runs
+	// out. It is how a caller that cannot decide now (Microsoft Graph is
+	// unavailable, say) hands the record back for redelivery without
+	// making it wait out the lease. Afterwards the key has no claim: the
+	// next Claim gets Claimed, and Complete gives ErrNotClaimed until then.
+	// A completed key stays done and a key with no claim stays without
+	// one; both return nil, so Release is idempotent. Like Complete it does
+	// not check who holds the claim, so callers release only a claim they
+	// took and whose lease is live.
+	Release(ctx context.Context, key string) error
 
 	// Append adds an entry to the journal. The store sets ID (and Time when
 	// zero, to the current time) and returns the stored entry, its Time in
@@ -168,6 +186,87 @@ type Store interface {
 	// they are work not yet done.
 	ExpireIntents(ctx context.Context, cutoff time.Time, limit int) (int, error)
 
+	// Hits count things that happened, for sliding windows that must see
+	// every instance's share: the mass-deletion breaker counts deletions
+	// per initiator across all instances sharing the store. A hit is named
+	// by its scope (what is counted, such as "deletions:<initiator>") and
+	// its id (the audit record id, say), so that counting is idempotent
+	// however often the event behind a hit is redelivered. Times come back
+	// in UTC with nanosecond precision.
+
+	// RecordHit records that id happened in scope at at, and returns true.
+	// If the hit (scope, id) is already recorded it changes nothing, not
+	// even its At, and returns false, so a redelivered event is counted
+	// once. The check and the insert are atomic: of callers racing with one
+	// hit, in this process or another, exactly one gets true. scope and id
+	// must not be empty (ErrInvalid). A hit is free again once ExpireHits
+	// has deleted it.
+	RecordHit(ctx context.Context, scope, id string, at time.Time) (bool, error)
+	// CountHits returns how many hits in scope have since <= At <= until.
+	// Both ends are inclusive, so a window and the one after it that starts
+	// a nanosecond later share no hit.
+	CountHits(ctx context.Context, scope string, since, until time.Time) (int, error)
+	// Hits returns the hits CountHits counts, oldest (least At) first, ties
+	// in ID order, at most limit of them, which must be positive: what a
+	// tripped breaker names as its evidence.
+	Hits(ctx context.Context, scope string, since, until time.Time, limit int) ([]Hit, error)
+	// ExpireHits deletes hits with At before cutoff, oldest first, at most
+	// limit of them, and returns how many it deleted. Callers page until it
+	// returns fewer than limit, which must be positive.
+	ExpireHits(ctx context.Context, cutoff time.Time, limit int) (int, error)
+
+	// Marks are small keyed values that hold until a time: a cooldown
+	// ("notified about this object until ..."), a tripped breaker ("tripped
+	// for this initiator until ..."). The store keeps a mark until it is
+	// deleted or expired; whether it is still in force is the caller's to
+	// judge, from Until and its own clock, so that every instance judges by
+	// the time it passes in, as everywhere else in the store.
+
+	// PutMark inserts mark, or replaces the mark with its Key, whole. The
+	// store sets UpdatedAt to now. Key must not be empty, Until must be set
+	// and Value must be at most MaxMarkValue bytes (ErrInvalid). Last
+	// writer wins: a mark is not a lock.
+	PutMark(ctx context.Context, mark Mark, now time.Time) error
+	// GetMark returns the mark with key, or an error wrapping ErrNotFound.
+	// A mark whose Until has passed is still returned until ExpireMarks or
+	// DeleteMark removes it: callers compare Until with their clock.
+	GetMark(ctx context.Context, key string) (Mark, error)
+	// DeleteMark removes the mark with key, such as a breaker an operator
+	// reset. It returns nil when there is none, so it is idempotent.
+	DeleteMark(ctx context.Context, key string) error
+	// ExpireMarks deletes marks whose Until is before cutoff, earliest
+	// Until first, at most limit of them, and returns how many it deleted.
+	// Callers page until it returns fewer than limit, which must be
+	// positive.
+	ExpireMarks(ctx context.Context, cutoff time.Time, limit int) (int, error)
+
+	// Silences are operators' time-bound mutes: while one is active the
+	// rules it matches do not act. The store keeps and lists them; which
+	// events a silence matches is the rules' business, not the store's.
+
+	// PutSilence records a new silence and returns it as stored. The store
+	// sets ID, ordered by creation like an Entry's (see NewID), and
+	// CreatedAt (now); a zero StartsAt means now. It refuses, with an error
+	// wrapping ErrInvalid, a silence that matches nothing in particular
+	// (Rule, Initiator and ObjectID all empty: muting everything is not a
+	// silence but an outage), one without a Reason, and one whose EndsAt is
+	// not after its StartsAt.
+	PutSilence(ctx context.Context, silence Silence, now time.Time) (Silence, error)
+	// Silences lists silences, newest (greatest ID) first, at most
+	// query.Limit; see SilenceQuery.
+	Silences(ctx context.Context, query SilenceQuery) ([]Silence, error)
+	// EndSilence ends the silence with id at now, if it would otherwise end
+	// later: its EndsAt becomes now. A silence that already ended keeps its
+	// EndsAt, and one that has not started yet never becomes active. It
+	// returns an error wrapping ErrNotFound when there is no silence with
+	// id, and nil otherwise, so it is idempotent.
+	EndSilence(ctx context.Context, id string, now time.Time) error
+	// ExpireSilences deletes silences whose EndsAt is before cutoff,
+	// earliest EndsAt first, at most limit of them, and returns how many it
+	// deleted. Callers page until it returns fewer than limit, which must
+	// be positive.
+	ExpireSilences(ctx context.Context, cutoff time.Time, limit int) (int, error)
+
 	// Close releases the store's resources. Calls after Close fail.
 	Close() error
 }
@@ -245,9 +344,15 @@ const (
 // act on; they are far smaller.
 const MaxIntentPayload = 64 << 10
 
-// ErrNotFound is returned for an intent that does not exist: it was never
-// enqueued, or it finished and ExpireIntents deleted it.
+// ErrNotFound is returned for an intent, a mark or a silence that does not
+// exist: it was never stored, or it was deleted or expired.
 var ErrNotFound = errors.New("store: not found")
+
+// ErrInvalid is returned for a value the contract refuses to store, such as
+// a silence without a reason or a hit without an id, so that callers can
+// tell a request to fix from a store that failed. The store changed
+// nothing.
+var ErrInvalid = errors.New("store: invalid")
 
 // ErrLeaseLost is returned by an intent transition whose caller does not
 // hold the intent's current lease: another worker took the intent over after
@@ -315,4 +420,67 @@ type DeadLetter struct {
 	Location string `json:"location,omitempty"`
 	Reason   string `json:"reason"`
 	Raw      []byte `json:"raw"`
+}
+
+// Hit is one counted occurrence: id happened in scope at At.
+type Hit struct {
+	// Scope names what is counted, such as deletions by one initiator.
+	Scope string `json:"scope"`
+	// ID names the occurrence, such as the audit record id, and makes
+	// recording it idempotent within Scope.
+	ID string    `json:"id"`
+	At time.Time `json:"at"`
+}
+
+// MaxMarkValue is the longest Value PutMark accepts, in bytes. A Table
+// Storage string property holds 64 KiB of UTF-16, and 32 KiB of UTF-8 never
+// takes more than that, so what the embedded store accepts the shared one
+// will too. Marks hold a reason or a count, far less.
+const MaxMarkValue = 32 << 10
+
+// Mark is a small keyed value that holds until a time.
+type Mark struct {
+	// Key names the mark, such as "breaker:<initiator>".
+	Key string `json:"key"`
+	// Value is the caller's, such as why a breaker tripped; the store does
+	// not interpret it.
+	Value string `json:"value"`
+	// Until is when the mark stops being in force; ExpireMarks counts from
+	// it.
+	Until time.Time `json:"until"`
+	// UpdatedAt is the now of the PutMark that stored the mark.
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Silence mutes the rules it matches from StartsAt until EndsAt. Rule,
+// Initiator and ObjectID are matchers, empty for "any"; what matching means
+// is up to the rules.
+type Silence struct {
+	// ID is set by the store and orders silences by creation (see NewID).
+	ID string `json:"id"`
+	// Rule matches the name of a rule.
+	Rule string `json:"rule"`
+	// Initiator matches who caused an event (the audit initiator).
+	Initiator string `json:"initiator"`
+	// ObjectID matches the object an event is about.
+	ObjectID string `json:"objectId"`
+	// Reason says why, for the journal and the on-call who finds it later.
+	Reason string `json:"reason"`
+	// CreatedBy names the operator who set the silence.
+	CreatedBy string `json:"createdBy"`
+	// A silence is active from StartsAt, inclusive, to EndsAt, exclusive.
+	StartsAt time.Time `json:"startsAt"`
+	EndsAt   time.Time `json:"endsAt"`
+	// CreatedAt is set by the store, to the now of PutSilence.
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// SilenceQuery selects silences to list.
+type SilenceQuery struct {
+	// ActiveAt, when set, keeps only silences active at that instant:
+	// StartsAt <= ActiveAt < EndsAt.
+	ActiveAt time.Time
+	// Limit caps the number of silences and must be positive: ended
+	// silences are kept until they expire.
+	Limit int
 }

@@ -48,19 +48,25 @@ var scenario = []object{
 	{name: "group sec-lab-printers", path: "groups", id: "a7c9e1f3-8b0d-4c2e-8a6b-7d9f1b3d5e87"},
 }
 
+// teamOrion is a Microsoft 365 group already in the recycle bin, which the
+// administrator then deletes for good: the rule table alerts on every hard
+// delete, since nothing can bring it back.
+var teamOrion = object{name: "group Team Orion (from the recycle bin, for good)", path: "directory/deletedItems", id: "a9c1e3f5-0b2d-4c4e-8a8b-9d1f3b5d7e09"}
+
 // payrollSP is the application's service principal: deleted with it, and
 // restored with it, though it is not listed itself.
 var payrollSP = object{name: "service principal Payroll Connector", path: "servicePrincipals", id: "e3a5c7e9-1b2d-4f4a-8c6e-0a2c4e6a8b0d", critical: true}
 
 type config struct {
-	bin, seed, runDir string
-	timeout           time.Duration
+	bin, seed, rules, runDir string
+	timeout                  time.Duration
 }
 
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.bin, "bin", "bin", "folder holding the reinstate and graphsim binaries")
 	flag.StringVar(&cfg.seed, "seed", "testdata/graphsim/seed.json", "graphsim seed")
+	flag.StringVar(&cfg.rules, "rules", "docs/rules.sample.yaml", "rule table")
 	flag.StringVar(&cfg.runDir, "run-dir", ".run", "folder for the demo's state")
 	flag.DurationVar(&cfg.timeout, "timeout", 90*time.Second, "give up after this long")
 	flag.Parse()
@@ -95,7 +101,11 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	defer stopProcess(sim)
 	fmt.Fprintf(out, "   %s\n", simURL)
 
-	fmt.Fprintln(out, "== 2. reinstate serve, against graphsim, with the embedded SQLite store")
+	fmt.Fprintln(out, "== 2. reinstate serve, against graphsim, with the embedded SQLite store and the sample rule table, enforcing")
+	tenant, err := seedTenant(cfg.seed)
+	if err != nil {
+		return err
+	}
 	env := append(os.Environ(),
 		"FUNCTIONS_CUSTOMHANDLER_PORT="+handlerPort,
 		"REINSTATE_STORE=sqlite:"+filepath.Join(cfg.runDir, "reinstate.db"),
@@ -103,7 +113,9 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		"REINSTATE_GRAPH_AUTH=static",
 		"REINSTATE_GRAPH_TOKEN="+reinstateToken,
 		"REINSTATE_SELF_IDS="+reinstateAppID+","+reinstateSPID,
-		"REINSTATE_RESTORE_OBJECT_IDS="+criticalIDs(),
+		"REINSTATE_RULES="+cfg.rules,
+		"REINSTATE_MODE=enforce",
+		"REINSTATE_TENANT_ID="+tenant,
 		"REINSTATE_LOG_FORMAT=json",
 	)
 	handler, err := startProcess(ctx, filepath.Join(cfg.bin, "reinstate"), []string{"serve"}, env, filepath.Join(cfg.runDir, "reinstate.log"))
@@ -114,7 +126,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err := waitReady(ctx, handlerURL+"/"); err != nil {
 		return fmt.Errorf("handler never became ready (see %s): %w", filepath.Join(cfg.runDir, "reinstate.log"), err)
 	}
-	fmt.Fprintf(out, "   %s, restoring when soft-deleted: %s\n", handlerURL, criticalNames())
+	fmt.Fprintf(out, "   %s, rules %s; its rules restore: %s\n", handlerURL, cfg.rules, criticalNames())
 
 	fmt.Fprintln(out, "== 3. an administrator deletes four objects through Graph")
 	graph := &client{base: simURL}
@@ -124,6 +136,10 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "   deleted %s\n", o.name)
 	}
+	if status, err := graph.do(ctx, http.MethodDelete, adminToken, "/v1.0/"+teamOrion.path+"/"+teamOrion.id); err != nil || status != http.StatusNoContent {
+		return fmt.Errorf("delete %s: status %d, %v", teamOrion.name, status, err)
+	}
+	fmt.Fprintf(out, "   deleted %s\n", teamOrion.name)
 
 	fmt.Fprintln(out, "== 4. waiting for the audit events to flow and the restores to land")
 	expect := append(append([]object{}, scenario...), payrollSP)
@@ -134,18 +150,31 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	return summarize(ctx, out, graph, cfg, expect)
 }
 
-func criticalIDs() string   { return critical(func(o object) string { return o.id }, ",") }
-func criticalNames() string { return critical(func(o object) string { return o.name }, ", ") }
-
-// critical joins a field of the scenario's critical objects.
-func critical(field func(object) string, sep string) string {
-	var parts []string
+// criticalNames names the scenario's objects the rule table restores.
+func criticalNames() string {
+	var names []string
 	for _, o := range scenario {
 		if o.critical {
-			parts = append(parts, field(o))
+			names = append(names, o.name)
 		}
 	}
-	return strings.Join(parts, sep)
+	return strings.Join(names, ", ")
+}
+
+// seedTenant is the sample tenant's id: Reinstate enforces only for the
+// tenant it is told it serves.
+func seedTenant(seed string) (string, error) {
+	raw, err := os.ReadFile(seed)
+	if err != nil {
+		return "", err
+	}
+	var s struct {
+		TenantID string `json:"tenantId"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil || s.TenantID == "" {
+		return "", fmt.Errorf("seed %s: no tenantId (%v)", seed, err)
+	}
+	return s.TenantID, nil
 }
 
 // settled is true once every critical object is live again and Reinstate has
@@ -167,8 +196,19 @@ func settled(ctx context.Context, graph *client, cfg config, expect []object) (b
 			self++
 		}
 	}
-	// One "Restore …" record per restored object, the service principal included.
-	return self >= restoredCount(expect), nil
+	// One "Restore …" record per restored object, the service principal
+	// included, and the hard delete's alert.
+	return self >= restoredCount(expect) && alerted(entries, teamOrion.id), nil
+}
+
+// alerted reports whether the journal holds a notification about id.
+func alerted(entries []entry, id string) bool {
+	for _, e := range entries {
+		if e.Kind == "notify" && e.TargetID == id && e.Outcome == "sent" {
+			return true
+		}
+	}
+	return false
 }
 
 func restoredCount(expect []object) int {
@@ -183,8 +223,12 @@ func restoredCount(expect []object) int {
 
 func summarize(ctx context.Context, out io.Writer, graph *client, cfg config, expect []object) error {
 	fmt.Fprintln(out, "== 5. summary")
+	entries, err := journal(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "   OBJECT\tLISTED\tNOW")
+	fmt.Fprintln(tw, "   OBJECT\tRULE\tNOW")
 	for _, o := range expect {
 		live, err := graph.live(ctx, o)
 		if err != nil {
@@ -194,21 +238,14 @@ func summarize(ctx context.Context, out io.Writer, graph *client, cfg config, ex
 		if live {
 			state = "live (restored by Reinstate)"
 		}
-		listed := "no"
-		if o.critical {
-			listed = "yes"
-		}
+		rule := ruleFor(entries, o.id)
 		if o == payrollSP {
-			listed = "with its app"
+			rule = "(with its app)"
 		}
-		fmt.Fprintf(tw, "   %s\t%s\t%s\n", o.name, listed, state)
+		fmt.Fprintf(tw, "   %s\t%s\t%s\n", o.name, rule, state)
 	}
 	tw.Flush()
 
-	entries, err := journal(ctx, cfg)
-	if err != nil {
-		return err
-	}
 	counts := map[string]int{}
 	fmt.Fprintln(out, "\n   journal, oldest first:")
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -222,11 +259,50 @@ func summarize(ctx context.Context, out io.Writer, graph *client, cfg config, ex
 		fmt.Fprintf(tw, "   %s\t%s\t%s\t%s\t%s\n", e.Kind, dash(e.Activity), dash(e.TargetType+" "+e.TargetName), dash(e.Actor), detail)
 	}
 	tw.Flush()
-	fmt.Fprintf(out, "\n   %d audit events received, %d restore intents recorded, %d restores done, %d of Reinstate's own events ignored\n",
-		counts["event.received"]+counts["event.self"], counts["decision"], counts["restore.done"], counts["event.self"])
+	fmt.Fprintln(out, "\n   the console channel said:")
+	if err := consoleLines(out, filepath.Join(cfg.runDir, "reinstate.log")); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n   %d audit events received, %d restore intents recorded, %d restores done, %d notifications sent, %d of Reinstate's own events ignored\n",
+		counts["event.received"]+counts["event.self"], intents(entries), counts["restore.done"], counts["notify"], counts["event.self"])
 	fmt.Fprintf(out, "   logs: %s, %s\n", filepath.Join(cfg.runDir, "reinstate.log"), filepath.Join(cfg.runDir, "graphsim.log"))
 	if counts["restore.failed"] > 0 {
 		return fmt.Errorf("%d restores failed", counts["restore.failed"])
+	}
+	return nil
+}
+
+// ruleFor is the rule that decided about id, from the journal.
+func ruleFor(entries []entry, id string) string {
+	for _, e := range entries {
+		if (e.Kind == "decision" || e.Kind == "decision.guarded") && e.TargetID == id {
+			return e.Rule
+		}
+	}
+	return "no rule matched"
+}
+
+func intents(entries []entry) int {
+	n := 0
+	for _, e := range entries {
+		if e.Kind == "decision" && e.Outcome == "intent recorded" {
+			n++
+		}
+	}
+	return n
+}
+
+// consoleLines copies the console channel's lines from the handler's log:
+// they are the lines that are not JSON logs.
+func consoleLines(out io.Writer, logPath string) error {
+	raw, err := os.ReadFile(logPath)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "[") {
+			fmt.Fprintf(out, "   %s\n", line)
+		}
 	}
 	return nil
 }
@@ -241,6 +317,8 @@ func dash(s string) string {
 // entry is the part of a journal entry the demo shows.
 type entry struct {
 	Kind       string `json:"kind"`
+	TargetID   string `json:"targetId"`
+	Rule       string `json:"rule"`
 	Activity   string `json:"activity"`
 	TargetType string `json:"targetType"`
 	TargetName string `json:"targetName"`

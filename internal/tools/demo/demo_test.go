@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// TestDemoRestoresWhatIsListedAndIgnoresItself runs `make run`'s flow with
+// TestDemoRestoresWhatTheRulesSayAndIgnoresItself runs `make run`'s flow with
 // freshly built binaries: real processes, real HTTP, the real SDK.
-func TestDemoRestoresWhatIsListedAndIgnoresItself(t *testing.T) {
+func TestDemoRestoresWhatTheRulesSayAndIgnoresItself(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries; skipped in -short mode")
 	}
@@ -23,15 +23,18 @@ func TestDemoRestoresWhatIsListedAndIgnoresItself(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	cfg := config{bin: bin, seed: "../../../testdata/graphsim/seed.json", runDir: filepath.Join(t.TempDir(), "run"), timeout: 2 * time.Minute}
+	cfg := config{bin: bin, seed: "../../../testdata/graphsim/seed.json", rules: "../../../docs/rules.sample.yaml", runDir: filepath.Join(t.TempDir(), "run"), timeout: 2 * time.Minute}
 	if err := run(context.Background(), cfg, &out); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
-		"group sec-prod-payments              yes           live (restored by Reinstate)",
-		"service principal Payroll Connector  with its app  live (restored by Reinstate)",
-		"group sec-lab-printers               no            in the recycle bin (left alone)",
-		"3 restore intents recorded, 3 restores done, 4 of Reinstate's own events ignored",
+		"group sec-prod-payments              critical-groups  live (restored by Reinstate)",
+		"user Adele Vance                     admin-users      live (restored by Reinstate)",
+		"application Payroll Connector        applications     live (restored by Reinstate)",
+		"service principal Payroll Connector  (with its app)   live (restored by Reinstate)",
+		"group sec-lab-printers               no rule matched  in the recycle bin (left alone)",
+		`[CRITICAL] Hard Delete group: group "Team Orion" (a9c1e3f5-0b2d-4c4e-8a8b-9d1f3b5d7e09)`,
+		"3 restore intents recorded, 3 restores done, 4 notifications sent, 4 of Reinstate's own events ignored",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

@@ -95,6 +95,47 @@ var migrations = []string{
 	-- Listing by state, newest first. Listing everything uses the primary
 	-- key's index; a kind is filtered from either.
 	CREATE INDEX intents_state ON intents (state, id);`,
+
+	// The rule guards' state. A hit is named by (scope, id), the primary
+	// key, which is what makes RecordHit idempotent; hits_window serves
+	// counting and listing a scope's window, in the order Hits returns, and
+	// each table has an index on the time its Expire method counts from, so
+	// a page reads the head of that index.
+	//
+	// A silence may end before it starts (EndSilence on one that had not
+	// started), so there is no CHECK of ends_at against starts_at: such a
+	// silence is simply never active.
+	`CREATE TABLE hits (
+		scope TEXT NOT NULL,
+		id    TEXT NOT NULL,
+		at    INTEGER NOT NULL,
+		PRIMARY KEY (scope, id)
+	);
+	CREATE INDEX hits_window ON hits (scope, at, id);
+	CREATE INDEX hits_at ON hits (at);
+
+	CREATE TABLE marks (
+		key        TEXT NOT NULL PRIMARY KEY,
+		value      TEXT NOT NULL DEFAULT '',
+		until      INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL
+	);
+	CREATE INDEX marks_until ON marks (until);
+
+	CREATE TABLE silences (
+		id         TEXT NOT NULL PRIMARY KEY,
+		rule       TEXT NOT NULL DEFAULT '',
+		initiator  TEXT NOT NULL DEFAULT '',
+		object_id  TEXT NOT NULL DEFAULT '',
+		reason     TEXT NOT NULL,
+		created_by TEXT NOT NULL DEFAULT '',
+		starts_at  INTEGER NOT NULL,
+		ends_at    INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		CHECK (rule <> '' OR initiator <> '' OR object_id <> ''),
+		CHECK (reason <> '')
+	);
+	CREATE INDEX silences_ends_at ON silences (ends_at);`,
 }
 
 // schemaVersion is the version this build creates and understands.

@@ -34,6 +34,12 @@ const busyTimeout = 5 * time.Second
 // journal query run while another one does.
 const maxReaders = 4
 
+// Memory is the path Open takes for a database in memory, as SQLite names
+// it: one that lives as long as the Store and that no other Store or
+// process sees, for commands (such as an offline plan) that need the
+// store's guard state but must leave no trace.
+const Memory = ":memory:"
+
 // Store is a store.Store on a SQLite file. It is safe for concurrent use.
 //
 // It keeps two connection pools on the file. Writes go through a pool of one
@@ -41,6 +47,11 @@ const maxReaders = 4
 // SQLite's busy handler; writers in other processes are held off by SQLite's
 // lock and busy_timeout. Reads have their own pool and, thanks to WAL, never
 // wait for writers.
+//
+// A Store in Memory has a single connection for both: SQLite gives every
+// connection to ":memory:" a database of its own, so a second connection
+// would see an empty one. Reads then queue behind writes, which for one
+// process with nothing to share costs little.
 type Store struct {
 	path  string
 	write *sql.DB
@@ -58,7 +69,8 @@ var _ store.Store = (*Store)(nil)
 
 // Open opens, and creates if missing, the store at path, creating its parent
 // directory too, and brings the schema up to date. It fails with an error
-// wrapping ErrSchemaTooNew when a newer build has migrated the file.
+// wrapping ErrSchemaTooNew when a newer build has migrated the file. A path
+// of Memory opens a new, empty database in memory instead.
 func Open(ctx context.Context, path string) (*Store, error) {
 	return openAt(ctx, path, schemaVersion)
 }
@@ -68,6 +80,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 func openAt(ctx context.Context, path string, version int) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite store: open: empty path")
+	}
+	if path == Memory {
+		return openMemory(ctx, version)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -104,19 +119,48 @@ func openAt(ctx context.Context, path string, version int) (*Store, error) {
 	return s, nil
 }
 
-// openPool opens a connection pool on the file at abs. Settings go in the DSN
-// because database/sql opens connections lazily and reopens them at will:
-// the driver applies DSN parameters to every connection it opens.
+// openMemory opens a database in memory on one connection, which is both
+// the write and the read pool. Of the file's settings it keeps those that
+// mean something there: WAL, synchronous and query_only do not (the last
+// would stop the one connection from writing).
+func openMemory(ctx context.Context, version int) (*Store, error) {
+	s := &Store{path: Memory}
+	var err error
+	if s.write, err = openPool(ctx, Memory, 1, "_txlock=immediate"); err != nil {
+		return nil, fmt.Errorf("sqlite store: open %s: %w", Memory, err)
+	}
+	// The database goes with its connection, so the pool must never close
+	// it for being idle or old. These are database/sql's defaults, set
+	// here so that no later default can lose the data.
+	s.write.SetConnMaxIdleTime(0)
+	s.write.SetConnMaxLifetime(0)
+	if err := migrate(ctx, s.write, version); err != nil {
+		_ = s.write.Close()
+		return nil, fmt.Errorf("sqlite store: open %s: %w", Memory, err)
+	}
+	s.read = s.write
+	return s, nil
+}
+
+// openPool opens a connection pool on the file at abs, or on a database in
+// memory when abs is Memory. Settings go in the DSN because database/sql
+// opens connections lazily and reopens them at will: the driver applies DSN
+// parameters to every connection it opens.
 func openPool(ctx context.Context, abs string, maxConns int, params ...string) (*sql.DB, error) {
 	params = append(params, fmt.Sprintf("_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()))
-	// A file: URI, not a plain name, so that a path holding '?' or '#'
-	// reaches SQLite whole: the driver would cut a plain name at the first
-	// '?'. SQLite decodes the percent escapes.
-	p := filepath.ToSlash(abs)
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p // a Windows drive letter: file:///C:/...
+	var dsn string
+	if abs == Memory {
+		dsn = Memory + "?" + strings.Join(params, "&")
+	} else {
+		// A file: URI, not a plain name, so that a path holding '?' or
+		// '#' reaches SQLite whole: the driver would cut a plain name at
+		// the first '?'. SQLite decodes the percent escapes.
+		p := filepath.ToSlash(abs)
+		if !strings.HasPrefix(p, "/") {
+			p = "/" + p // a Windows drive letter: file:///C:/...
+		}
+		dsn = (&url.URL{Scheme: "file", Path: p, RawQuery: strings.Join(params, "&")}).String()
 	}
-	dsn := (&url.URL{Scheme: "file", Path: p, RawQuery: strings.Join(params, "&")}).String()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -130,12 +174,17 @@ func openPool(ctx context.Context, abs string, maxConns int, params ...string) (
 	return db, nil
 }
 
-// Path returns the absolute path of the database file.
+// Path returns the absolute path of the database file, or Memory.
 func (s *Store) Path() string { return s.path }
 
-// Close closes both connection pools. Calls after Close fail.
+// Close closes both connection pools (the one, in memory, which drops the
+// database). Calls after Close fail.
 func (s *Store) Close() error {
-	if err := errors.Join(s.write.Close(), s.read.Close()); err != nil {
+	err := s.write.Close()
+	if s.read != s.write {
+		err = errors.Join(err, s.read.Close())
+	}
+	if err != nil {
 		return fmt.Errorf("sqlite store: close: %w", err)
 	}
 	return nil
@@ -254,6 +303,15 @@ func (s *Store) ExpireClaims(ctx context.Context, cutoff time.Time, limit int) (
 		return 0, fmt.Errorf("sqlite store: expire claims: %w", err)
 	}
 	return int(n), nil
+}
+
+// Release implements store.Store. One DELETE is atomic on its own; a done
+// key, or none, matches nothing.
+func (s *Store) Release(ctx context.Context, key string) error {
+	if _, err := s.write.ExecContext(ctx, `DELETE FROM claims WHERE key = ? AND state = 'claimed'`, key); err != nil {
+		return fmt.Errorf("sqlite store: release %q: %w", key, err)
+	}
+	return nil
 }
 
 // Append implements store.Store.

@@ -30,18 +30,31 @@ type claim struct {
 // by value, so that what a caller gets back never aliases what is stored
 // except for Payload, which is copied on the way in and out.
 type memory struct {
-	mu      sync.Mutex
-	closed  bool
-	next    int
-	claims  map[string]*claim
-	journal []store.Entry
-	letters []store.DeadLetter
-	intents map[string]store.Intent // by ID
-	keys    map[string]string       // intent ID by Key
+	mu       sync.Mutex
+	closed   bool
+	next     int
+	claims   map[string]*claim
+	journal  []store.Entry
+	letters  []store.DeadLetter
+	intents  map[string]store.Intent // by ID
+	keys     map[string]string       // intent ID by Key
+	hits     map[hitKey]time.Time    // At by scope and id
+	marks    map[string]store.Mark   // by Key
+	silences map[string]store.Silence
 }
 
+// hitKey names a hit.
+type hitKey struct{ scope, id string }
+
 func newMemory() *memory {
-	return &memory{claims: map[string]*claim{}, intents: map[string]store.Intent{}, keys: map[string]string{}}
+	return &memory{
+		claims:   map[string]*claim{},
+		intents:  map[string]store.Intent{},
+		keys:     map[string]string{},
+		hits:     map[hitKey]time.Time{},
+		marks:    map[string]store.Mark{},
+		silences: map[string]store.Silence{},
+	}
 }
 
 var errClosed = errors.New("memory store: closed")
@@ -116,6 +129,17 @@ func (m *memory) ExpireClaims(ctx context.Context, cutoff time.Time, limit int) 
 		delete(m.claims, k)
 	}
 	return len(old), nil
+}
+
+func (m *memory) Release(ctx context.Context, key string) error {
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if c, ok := m.claims[key]; ok && !c.done {
+		delete(m.claims, key)
+	}
+	return nil
 }
 
 func (m *memory) Append(ctx context.Context, e store.Entry) (store.Entry, error) {
@@ -371,6 +395,211 @@ func (m *memory) ExpireIntents(ctx context.Context, cutoff time.Time, limit int)
 	for _, in := range old {
 		delete(m.intents, in.ID)
 		delete(m.keys, in.Key)
+	}
+	return len(old), nil
+}
+
+func (m *memory) RecordHit(ctx context.Context, scope, id string, at time.Time) (bool, error) {
+	if scope == "" || id == "" {
+		return false, fmt.Errorf("%w: empty scope or id", store.ErrInvalid)
+	}
+	if err := m.lock(ctx); err != nil {
+		return false, err
+	}
+	defer m.mu.Unlock()
+	k := hitKey{scope, id}
+	if _, ok := m.hits[k]; ok {
+		return false, nil
+	}
+	m.hits[k] = at.UTC()
+	return true, nil
+}
+
+// window returns the hits in scope with since <= At <= until, oldest first,
+// ties by ID. The caller holds the mutex.
+func (m *memory) window(scope string, since, until time.Time) []store.Hit {
+	var out []store.Hit
+	for k, at := range m.hits {
+		if k.scope == scope && !at.Before(since) && !at.After(until) {
+			out = append(out, store.Hit{Scope: k.scope, ID: k.id, At: at})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].At.Equal(out[j].At) {
+			return out[i].At.Before(out[j].At)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+func (m *memory) CountHits(ctx context.Context, scope string, since, until time.Time) (int, error) {
+	if err := m.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	return len(m.window(scope, since, until)), nil
+}
+
+func (m *memory) Hits(ctx context.Context, scope string, since, until time.Time, limit int) ([]store.Hit, error) {
+	if limit <= 0 {
+		return nil, errors.New("limit not positive")
+	}
+	if err := m.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	hits := m.window(scope, since, until)
+	return hits[:min(limit, len(hits))], nil
+}
+
+func (m *memory) ExpireHits(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, errors.New("limit not positive")
+	}
+	if err := m.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	var old []hitKey
+	for k, at := range m.hits {
+		if at.Before(cutoff) {
+			old = append(old, k)
+		}
+	}
+	sort.Slice(old, func(i, j int) bool { return m.hits[old[i]].Before(m.hits[old[j]]) })
+	old = old[:min(limit, len(old))]
+	for _, k := range old {
+		delete(m.hits, k)
+	}
+	return len(old), nil
+}
+
+func (m *memory) PutMark(ctx context.Context, mark store.Mark, now time.Time) error {
+	if mark.Key == "" || mark.Until.IsZero() || len(mark.Value) > store.MaxMarkValue {
+		return fmt.Errorf("%w: bad mark", store.ErrInvalid)
+	}
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	mark.Until, mark.UpdatedAt = mark.Until.UTC(), now.UTC()
+	m.marks[mark.Key] = mark
+	return nil
+}
+
+func (m *memory) GetMark(ctx context.Context, key string) (store.Mark, error) {
+	if err := m.lock(ctx); err != nil {
+		return store.Mark{}, err
+	}
+	defer m.mu.Unlock()
+	mark, ok := m.marks[key]
+	if !ok {
+		return store.Mark{}, store.ErrNotFound
+	}
+	return mark, nil
+}
+
+func (m *memory) DeleteMark(ctx context.Context, key string) error {
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	delete(m.marks, key)
+	return nil
+}
+
+func (m *memory) ExpireMarks(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, errors.New("limit not positive")
+	}
+	if err := m.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	var old []store.Mark
+	for _, mark := range m.marks {
+		if mark.Until.Before(cutoff) {
+			old = append(old, mark)
+		}
+	}
+	sort.Slice(old, func(i, j int) bool { return old[i].Until.Before(old[j].Until) })
+	old = old[:min(limit, len(old))]
+	for _, mark := range old {
+		delete(m.marks, mark.Key)
+	}
+	return len(old), nil
+}
+
+func (m *memory) PutSilence(ctx context.Context, sl store.Silence, now time.Time) (store.Silence, error) {
+	if sl.StartsAt.IsZero() {
+		sl.StartsAt = now
+	}
+	if sl.Rule == "" && sl.Initiator == "" && sl.ObjectID == "" || sl.Reason == "" || !sl.EndsAt.After(sl.StartsAt) {
+		return store.Silence{}, fmt.Errorf("%w: bad silence", store.ErrInvalid)
+	}
+	if err := m.lock(ctx); err != nil {
+		return store.Silence{}, err
+	}
+	defer m.mu.Unlock()
+	sl.ID, sl.CreatedAt = m.id(), now.UTC()
+	sl.StartsAt, sl.EndsAt = sl.StartsAt.UTC(), sl.EndsAt.UTC()
+	m.silences[sl.ID] = sl
+	return sl, nil
+}
+
+func (m *memory) Silences(ctx context.Context, q store.SilenceQuery) ([]store.Silence, error) {
+	if q.Limit <= 0 {
+		return nil, errors.New("limit not positive")
+	}
+	if err := m.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	var out []store.Silence
+	for _, sl := range m.silences {
+		if q.ActiveAt.IsZero() || !sl.StartsAt.After(q.ActiveAt) && q.ActiveAt.Before(sl.EndsAt) {
+			out = append(out, sl)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
+	return out[:min(q.Limit, len(out))], nil
+}
+
+func (m *memory) EndSilence(ctx context.Context, id string, now time.Time) error {
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	sl, ok := m.silences[id]
+	if !ok {
+		return store.ErrNotFound
+	}
+	if sl.EndsAt.After(now) {
+		sl.EndsAt = now.UTC()
+		m.silences[id] = sl
+	}
+	return nil
+}
+
+func (m *memory) ExpireSilences(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, errors.New("limit not positive")
+	}
+	if err := m.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	var old []store.Silence
+	for _, sl := range m.silences {
+		if sl.EndsAt.Before(cutoff) {
+			old = append(old, sl)
+		}
+	}
+	sort.Slice(old, func(i, j int) bool { return old[i].EndsAt.Before(old[j].EndsAt) })
+	old = old[:min(limit, len(old))]
+	for _, sl := range old {
+		delete(m.silences, sl.ID)
 	}
 	return len(old), nil
 }

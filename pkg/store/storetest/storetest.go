@@ -78,6 +78,25 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ExpireIntentsOnlyFinished", testExpireIntentsOnlyFinished},
 		{"ExpireIntentsPaging", testExpireIntentsPaging},
 		{"ExpireIntentsBadLimit", testExpireIntentsBadLimit},
+		{"Release", testRelease},
+		{"ReleaseLeavesNoClaim", testReleaseLeavesNoClaim},
+		{"RecordHitOnce", testRecordHitOnce},
+		{"RecordHitInvalid", testRecordHitInvalid},
+		{"HitsWindow", testHitsWindow},
+		{"HitsOrderAndLimit", testHitsOrderAndLimit},
+		{"ConcurrentRecordHit", testConcurrentRecordHit},
+		{"ExpireHits", testExpireHits},
+		{"ExpireHitsPaging", testExpireHitsPaging},
+		{"Marks", testMarks},
+		{"PutMarkInvalid", testPutMarkInvalid},
+		{"ExpireMarks", testExpireMarks},
+		{"ExpireMarksPaging", testExpireMarksPaging},
+		{"PutSilenceSetsFields", testPutSilenceSetsFields},
+		{"PutSilenceInvalid", testPutSilenceInvalid},
+		{"SilencesActive", testSilencesActive},
+		{"EndSilence", testEndSilence},
+		{"ExpireSilences", testExpireSilences},
+		{"ExpireSilencesPaging", testExpireSilencesPaging},
 		{"CancelledContext", testCancelledContext},
 		{"UseAfterClose", testUseAfterClose},
 	}
@@ -729,11 +748,16 @@ func testDeadLettersBadLimit(t *testing.T, s store.Store) {
 type fixture struct {
 	// leased is the intent with key "leased", leased at t0 until t0+lease.
 	leased store.Intent
+	// mark is the mark with key "mark", until t0.
+	mark store.Mark
+	// silence is a silence from t0 to t0+1h.
+	silence store.Silence
 }
 
 // setUpCalls gives every call something it would change if it took effect:
-// a claimed key, and intents with keys "finished" (done at t0), "leased" and
-// "pending" (due at t0).
+// a claimed key, intents with keys "finished" (done at t0), "leased" and
+// "pending" (due at t0), a hit "e1" in scope "scope" at t0, a mark and a
+// silence.
 func setUpCalls(t *testing.T, s store.Store) fixture {
 	t.Helper()
 	wantClaim(t, s, "claimed", t0, t0.Add(lease), store.Claimed)
@@ -743,7 +767,11 @@ func setUpCalls(t *testing.T, s store.Store) fixture {
 	enqueueNew(t, s, "leased", t0)
 	leased := wantLeased(t, s, t0, 10, "leased")[0]
 	enqueueNew(t, s, "pending", t0)
-	return fixture{leased: leased}
+	recordHit(t, s, "scope", "e1", t0)
+	mark := store.Mark{Key: "mark", Value: "v", Until: t0, UpdatedAt: t0}
+	putMark(t, s, mark, t0)
+	silence := putSilence(t, s, newSilence("fixture", t0, t0.Add(time.Hour)), t0)
+	return fixture{leased: leased, mark: mark, silence: silence}
 }
 
 // calls exercises every method of the Store except Close, each returning its
@@ -818,6 +846,48 @@ func calls(f fixture) []struct {
 			_, err := s.ExpireIntents(ctx, t0.Add(time.Hour), 10)
 			return err
 		}},
+		{"Release", func(ctx context.Context, s store.Store) error { return s.Release(ctx, "claimed") }},
+		{"RecordHit", func(ctx context.Context, s store.Store) error {
+			_, err := s.RecordHit(ctx, "scope", "e2", t0)
+			return err
+		}},
+		{"CountHits", func(ctx context.Context, s store.Store) error {
+			_, err := s.CountHits(ctx, "scope", t0, t0.Add(time.Hour))
+			return err
+		}},
+		{"Hits", func(ctx context.Context, s store.Store) error {
+			_, err := s.Hits(ctx, "scope", t0, t0.Add(time.Hour), 10)
+			return err
+		}},
+		{"ExpireHits", func(ctx context.Context, s store.Store) error {
+			_, err := s.ExpireHits(ctx, t0.Add(time.Hour), 10)
+			return err
+		}},
+		{"PutMark", func(ctx context.Context, s store.Store) error {
+			return s.PutMark(ctx, store.Mark{Key: f.mark.Key, Value: "changed", Until: t0.Add(time.Hour)}, t0.Add(time.Second))
+		}},
+		{"GetMark", func(ctx context.Context, s store.Store) error {
+			_, err := s.GetMark(ctx, f.mark.Key)
+			return err
+		}},
+		{"DeleteMark", func(ctx context.Context, s store.Store) error { return s.DeleteMark(ctx, f.mark.Key) }},
+		{"ExpireMarks", func(ctx context.Context, s store.Store) error {
+			_, err := s.ExpireMarks(ctx, t0.Add(time.Hour), 10)
+			return err
+		}},
+		{"PutSilence", func(ctx context.Context, s store.Store) error {
+			_, err := s.PutSilence(ctx, newSilence("late", t0, t0.Add(time.Hour)), t0)
+			return err
+		}},
+		{"Silences", func(ctx context.Context, s store.Store) error {
+			_, err := s.Silences(ctx, store.SilenceQuery{ActiveAt: t0, Limit: 10})
+			return err
+		}},
+		{"EndSilence", func(ctx context.Context, s store.Store) error { return s.EndSilence(ctx, f.silence.ID, t0) }},
+		{"ExpireSilences", func(ctx context.Context, s store.Store) error {
+			_, err := s.ExpireSilences(ctx, t0.Add(2*time.Hour), 10)
+			return err
+		}},
 	}
 }
 
@@ -842,6 +912,13 @@ func testCancelledContext(t *testing.T, s store.Store) {
 	}
 	if d := diffIntents(listIntents(t, s, store.IntentQuery{Limit: 100}), intentsBefore); d != "" {
 		t.Errorf("cancelled calls changed the intents: %s", d)
+	}
+	if d := diffHits(listHits(t, s, "scope", allSince, allUntil, 10), []store.Hit{{Scope: "scope", ID: "e1", At: t0}}); d != "" {
+		t.Errorf("cancelled calls changed the hits: %s", d)
+	}
+	wantMark(t, s, f.mark)
+	if d := diffSilences(listSilences(t, s, store.SilenceQuery{Limit: 10}), []store.Silence{f.silence}); d != "" {
+		t.Errorf("cancelled calls changed the silences: %s", d)
 	}
 }
 
