@@ -377,7 +377,7 @@ func (p *Pipeline) act(ctx context.Context, where string, event *audit.Event, d 
 		trip, _ := json.Marshal(d.Trip)
 		tripped := store.Entry{Time: now, Kind: KindBreakerTripped, EventID: event.ID, Rule: d.RuleName(),
 			Outcome: fmt.Sprintf("%s: %d deletions over %d; auto-restore paused", d.Trip.Scope, d.Trip.Count, d.Trip.Threshold),
-			Source: where, Detail: string(trip)}
+			Source:  where, Detail: string(trip)}
 		if _, err := p.state.Append(ctx, tripped); err != nil {
 			return fmt.Errorf("journal breaker trip: %w", err)
 		}
