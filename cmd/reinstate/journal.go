@@ -126,19 +126,37 @@ func deadLettersCommand(e *env) *cobra.Command {
 	var (
 		limit  int
 		output string
+		raw    string
 	)
 	cmd := &cobra.Command{
 		Use:   "deadletters",
 		Short: "Show input that could not be processed, newest first",
 		Long: `Show the dead letters that REINSTATE_STORE holds: event bodies that were not
 JSON, and audit records that could not be decoded, each with where it came
-from and why. With --output json each line carries the raw bytes (base64).`,
+from and why. With --output json each line carries the raw bytes (base64).
+
+--raw ID writes one dead letter's bytes exactly as received, to replay them
+once the cause is fixed:
+
+  reinstate deadletters --raw ID | reinstate replay -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return e.withStore(cmd.Context(), output, func(st store.Store) error {
+				if raw != "" {
+					limit = max(limit, rawSearchLimit)
+				}
 				letters, err := st.DeadLetters(cmd.Context(), limit)
 				if err != nil {
 					return fmt.Errorf("read dead letters: %w", err)
+				}
+				if raw != "" {
+					for _, l := range letters {
+						if l.ID == raw {
+							_, err := e.stdout.Write(l.Raw)
+							return err
+						}
+					}
+					return fmt.Errorf("no dead letter %s among the newest %d", raw, limit)
 				}
 				if output == outputJSON {
 					return writeJSONLines(e.stdout, letters)
@@ -154,5 +172,9 @@ from and why. With --output json each line carries the raw bytes (base64).`,
 	}
 	cmd.Flags().IntVarP(&limit, "limit", "n", 50, "how many dead letters at most")
 	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "table or json (one dead letter per line)")
+	cmd.Flags().StringVar(&raw, "raw", "", "write this dead letter's raw bytes to stdout")
 	return cmd
 }
+
+// rawSearchLimit is how far back --raw looks for a dead letter.
+const rawSearchLimit = 10_000
