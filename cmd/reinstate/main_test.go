@@ -284,3 +284,24 @@ func TestReplayReadsABodyFromStdin(t *testing.T) {
 		t.Fatalf("replay - (exit %d):\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestDeadLetterRawReplaysAsReceived: --raw writes a dead letter's bytes
+// exactly as they arrived, so that they can be replayed once fixed.
+func TestDeadLetterRawReplaysAsReceived(t *testing.T) {
+	vars := map[string]string{"REINSTATE_STORE": "sqlite:" + filepath.Join(t.TempDir(), "state.db"), "REINSTATE_RULES": replayRules}
+	if r := invoke(t, vars, "", "replay", fixture("malformed/html-error-page.txt")); r.code != 0 {
+		t.Fatalf("replay exit %d: %s", r.code, r.stderr)
+	}
+	r := invoke(t, vars, "", "deadletters", "--output", "json")
+	var letter store.DeadLetter
+	if err := json.Unmarshal([]byte(nonEmptyLines(r.stdout)[0]), &letter); err != nil {
+		t.Fatal(err)
+	}
+	r = invoke(t, vars, "", "deadletters", "--raw", letter.ID)
+	if r.code != 0 || r.stdout != readString(t, fixture("malformed/html-error-page.txt")) {
+		t.Errorf("--raw %s (exit %d) wrote %q", letter.ID, r.code, r.stdout)
+	}
+	if r := invoke(t, vars, "", "deadletters", "--raw", "no-such-id"); r.code == 0 || !strings.Contains(r.stderr, "no-such-id") {
+		t.Errorf("--raw of an unknown id: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

@@ -58,19 +58,12 @@ func describeTable(w io.Writer, t *rules.Table) {
 		for i, a := range r.Actions {
 			actions[i] = string(a)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%t\t%t\n", r.Name, strings.Join(actions, ","), orNone(strings.Join(r.Notify, ",")), r.Severity, r.Continue, r.UsesObject())
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%t\t%t\n", r.Name, strings.Join(actions, ","), dash(strings.Join(r.Notify, ",")), r.Severity, r.Continue, r.UsesObject())
 	}
 	tw.Flush()
 	g := t.Guards
 	fmt.Fprintf(w, "  guards: %d exempt initiators; cooldown %s; breaker over %d per rule or %d in total within %s, quiet %s\n",
 		len(g.ExemptInitiators), g.Cooldown.Window, g.Breaker.PerRule, g.Breaker.Total, g.Breaker.Window, g.Breaker.QuietPeriod)
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func planCommand(e *env) *cobra.Command {
@@ -197,9 +190,9 @@ func planWriter(w *bufio.Writer, output string) func(decide.Decision) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EVENT\tACTIVITY\tOBJECT\tRULE\tACTIONS\tGUARD\tREASON")
 	return func(d decide.Decision) error {
-		object := strings.TrimSpace(string(d.ObjectType) + " " + orNone(d.ObjectName) + " " + d.ObjectID)
-		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.EventID, d.Activity, object, orNone(d.RuleName()),
-			orNone(strings.Join(d.Actions, ",")), orNone(d.GuardName()), d.Reason)
+		object := strings.TrimSpace(string(d.ObjectType) + " " + dash(d.ObjectName) + " " + d.ObjectID)
+		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.EventID, d.Activity, object, dash(d.RuleName()),
+			dash(strings.Join(d.Actions, ",")), dash(d.GuardName()), d.Reason)
 		if err == nil {
 			err = tw.Flush()
 		}
@@ -218,7 +211,7 @@ func (s *planSummary) add(d decide.Decision) {
 	if d.Deferred {
 		s.deferred++
 	}
-	s.byRule[orNone(d.RuleName())]++
+	s.byRule[dash(d.RuleName())]++
 	if g := d.GuardName(); g != "" {
 		s.byGuard[g]++
 	}
@@ -241,5 +234,5 @@ func counts(m map[string]int) string {
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
 	}
-	return orNone(strings.Join(parts, " "))
+	return dash(strings.Join(parts, " "))
 }
