@@ -87,7 +87,25 @@ REINSTATE_GRAPH_AUTH): read-only calls.
 
 Output: NDJSON (default), or --output table. Exit status as 'decode': 0, 2
 when some records were skipped (named on stderr), 1 when nothing was read.`,
+		// Configuration is loaded in RunE, with --graph standing in for
+		// REINSTATE_GRAPH_URL: REINSTATE_GRAPH_AUTH=static or none is only
+		// valid with a loopback URL, which --graph may be.
+		Annotations: map[string]string{"config": "none"},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			getenv := e.getenv
+			if graphURL != "" {
+				getenv = func(name string) string {
+					if name == config.EnvGraphURL {
+						return graphURL
+					}
+					return e.getenv(name)
+				}
+			}
+			cfg, err := config.Load(getenv)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			e.cfg, e.log = cfg, newLogger(cfg, e.stderr)
 			if rulesPath == "" {
 				rulesPath = e.cfg.RulesPath
 			}
@@ -114,17 +132,7 @@ func (e *env) plan(ctx context.Context, rulesPath, graphURL, output string, inpu
 	}
 	var bin decide.Bin
 	if graphURL != "" {
-		// Validated as REINSTATE_GRAPH_URL would be, with the same auth rules.
-		cfg, err := config.Load(func(name string) string {
-			if name == config.EnvGraphURL {
-				return graphURL
-			}
-			return e.getenv(name)
-		})
-		if err != nil {
-			return fmt.Errorf("--graph: %w", err)
-		}
-		e.cfg.Graph = cfg.Graph
+		// e.cfg.Graph.URL is graphURL, validated as REINSTATE_GRAPH_URL.
 		executor, _, err := e.newExecutor()
 		if err != nil {
 			return err
@@ -145,7 +153,7 @@ func (e *env) plan(ctx context.Context, rulesPath, graphURL, output string, inpu
 
 	out := bufio.NewWriter(e.stdout)
 	defer out.Flush()
-	write := planWriter(out, output)
+	write, flush := planWriter(out, output)
 	seen := map[string]bool{}
 	summary := planSummary{byRule: map[string]int{}, byGuard: map[string]int{}}
 	code := eachEvent(inputs, e.stdin, e.stderr, func(event audit.Event) error {
@@ -171,6 +179,9 @@ func (e *env) plan(ctx context.Context, rulesPath, graphURL, output string, inpu
 		}
 		return nil
 	})
+	if err := flush(); err != nil {
+		return err
+	}
 	if err := out.Flush(); err != nil {
 		return err
 	}
@@ -181,11 +192,12 @@ func (e *env) plan(ctx context.Context, rulesPath, graphURL, output string, inpu
 	return nil
 }
 
-// planWriter writes decisions as NDJSON, or as a table flushed at the end.
-func planWriter(w *bufio.Writer, output string) func(decide.Decision) error {
+// planWriter writes decisions as NDJSON, or as a table flushed at the end
+// (by the returned flush), so that its columns line up across all rows.
+func planWriter(w *bufio.Writer, output string) (write func(decide.Decision) error, flush func() error) {
 	if output == "json" {
 		enc := json.NewEncoder(w)
-		return func(d decide.Decision) error { return enc.Encode(d) }
+		return func(d decide.Decision) error { return enc.Encode(d) }, func() error { return nil }
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EVENT\tACTIVITY\tOBJECT\tRULE\tACTIONS\tGUARD\tREASON")
@@ -193,11 +205,8 @@ func planWriter(w *bufio.Writer, output string) func(decide.Decision) error {
 		object := strings.TrimSpace(string(d.ObjectType) + " " + dash(d.ObjectName) + " " + d.ObjectID)
 		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.EventID, d.Activity, object, dash(d.RuleName()),
 			dash(strings.Join(d.Actions, ",")), dash(d.GuardName()), d.Reason)
-		if err == nil {
-			err = tw.Flush()
-		}
 		return err
-	}
+	}, tw.Flush
 }
 
 // planSummary counts decisions for the closing lines on stderr.

@@ -115,7 +115,7 @@ func (o *Objects) get(ctx context.Context, t audit.Target) object {
 	raw, err := o.bin.ReadDeleted(ctx, t.Type, t.ID)
 	var got object
 	switch {
-	case false:
+	case errors.Is(err, recovery.ErrNotInBin):
 		got = object{state: rules.ObjectAbsent}
 	case err != nil:
 		// Not cached: a later event in the batch may find Graph back.
@@ -159,10 +159,17 @@ func (e *Engine) Decide(ctx context.Context, event *audit.Event, objects *Object
 	}
 	subject := e.table.Subject(event, e.now())
 	decisions := make([]Decision, 0, len(targets))
+	refused, isRefused := e.guards.Refuse(event)
 	for _, target := range targets {
 		d := Decision{
 			EventID: event.ID, Activity: event.Activity, ObjectID: target.ID, ObjectType: target.Type,
-			ObjectName: Name(target), Mode: e.table.Mode, Actions: []string{},
+			ObjectName: Name(target), Mode: e.table.Mode, Actions: []string{}, Object: rules.ObjectNotRead.String(),
+		}
+		if isRefused {
+			// Nothing is read or evaluated for an event that cannot act.
+			d.Guard, d.Reason = &refused.Guard, refused.Reason
+			decisions = append(decisions, d)
+			continue
 		}
 		obj := object{state: rules.ObjectNotRead}
 		if e.table.UsesObject() && event.Deletion == audit.DeletionSoft && recovery.Restorable(target.Type) {

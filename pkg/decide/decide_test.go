@@ -273,7 +273,7 @@ func TestDecisionJSON(t *testing.T) {
 		ev:    event("e5", audit.DeletionSoft, groupT(paymentsID, "sec-prod-payments")),
 		want: `{"eventId":"e5","activity":"Delete group","objectId":"` + paymentsID + `","objectType":"group","objectName":"sec-prod-payments",
 			"rule":"groups","actions":["notify:secops"],"guard":"breaker",
-			"reason":"mass-deletion breaker tripped for rule:groups: 2 restore-worthy deletions within 10m0s (threshold 1); auto-restore paused",
+			"reason":"mass-deletion breaker tripped for rule:groups: 2 restore-worthy deletions within 10m0s (threshold 1); auto-restore paused until 30m0s pass quietly or on-call resets it",
 			"severity":"warning","mode":"enforce","object":"not-read",
 			"trip":{"scope":"rule:groups","count":2,"threshold":1,"objectIds":["` + printersID + `","` + paymentsID + `"],"preview":true}}`,
 	}}
@@ -588,4 +588,22 @@ func TestObserveMode(t *testing.T) {
 			t.Errorf("decision %+v", d)
 		}
 	})
+}
+
+// TestRefusedEventsReadNothing: an event from another tenant is refused
+// before the recycle bin is read, so it is never deferred for Graph either.
+func TestRefusedEventsReadNothing(t *testing.T) {
+	e := newEnv(t)
+	e.softDelete(paymentsID)
+	eng := engine(t, parse(t, objectTable, nil), openStore(t))
+	objects := decide.NewObjects(e.bin())
+	foreign := event("e1", audit.DeletionSoft, groupT(paymentsID, "sec-prod-payments"))
+	foreign.TenantID = "00000000-0000-4000-8000-000000000000"
+	d := decideOne(t, eng, foreign, objects)
+	if d.GuardName() != "tenant" || len(d.Actions) != 0 || d.Deferred || d.Object != "not-read" {
+		t.Errorf("decision %+v; want refused by the tenant guard, nothing read", d)
+	}
+	if objects.Reads != 0 || e.binGets.Load() != 0 {
+		t.Errorf("Reads %d, bin GETs %d; want none", objects.Reads, e.binGets.Load())
+	}
 }

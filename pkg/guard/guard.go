@@ -121,16 +121,13 @@ const MaxTripIDs = 1000
 // then does it start a cooldown. Errors are the store's; the caller retries.
 func (g *Guards) Apply(ctx context.Context, event *audit.Event, target audit.Target, v rules.Verdict, enforce bool) (Outcome, error) {
 	out := Outcome{Actions: slices.Clone(v.Actions), Notify: slices.Clone(v.Notify)}
-	switch {
-	case g.cfg.TenantID != "" && event.TenantID != "" && !strings.EqualFold(event.TenantID, g.cfg.TenantID):
-		return refuse(Tenant, fmt.Sprintf("the event is from tenant %s; Reinstate serves %s", event.TenantID, g.cfg.TenantID)), nil
-	case g.cfg.Self.Caused(*event):
-		return refuse(SelfLoop, "caused by Reinstate itself"), nil
+	if refused, ok := g.Refuse(event); ok {
+		return refused, nil
 	}
 	if len(v.Actions) == 0 {
 		return out, nil
 	}
-	if s, err := g.silenced(ctx, event, target, v.Rule()); err != nil {
+	if s, err := g.silenced(ctx, event, target, matchedNames(v)); err != nil {
 		return out, err
 	} else if s != nil {
 		return refuse(Silence, fmt.Sprintf("silenced by %s until %s: %s", s.ID, s.EndsAt.UTC().Format(time.RFC3339), s.Reason)), nil
@@ -160,6 +157,18 @@ func (g *Guards) Apply(ctx context.Context, event *audit.Event, target audit.Tar
 		}
 	}
 	return out, nil
+}
+
+// Refuse runs the guards that depend on the event alone, tenant and self,
+// so that a refused event is refused before anything is read for it.
+func (g *Guards) Refuse(event *audit.Event) (Outcome, bool) {
+	switch {
+	case g.cfg.TenantID != "" && event.TenantID != "" && !strings.EqualFold(event.TenantID, g.cfg.TenantID):
+		return refuse(Tenant, fmt.Sprintf("the event is from tenant %s; Reinstate serves %s", event.TenantID, g.cfg.TenantID)), true
+	case g.cfg.Self.Caused(*event):
+		return refuse(SelfLoop, "caused by Reinstate itself"), true
+	}
+	return Outcome{}, false
 }
 
 func refuse(guard, reason string) Outcome {
@@ -201,13 +210,13 @@ func guardTime(event *audit.Event, now time.Time) time.Time {
 }
 
 // silenced returns the first active silence matching the event, or nil.
-func (g *Guards) silenced(ctx context.Context, event *audit.Event, target audit.Target, rule string) (*store.Silence, error) {
+func (g *Guards) silenced(ctx context.Context, event *audit.Event, target audit.Target, rules []string) (*store.Silence, error) {
 	silences, err := g.state.Silences(ctx, store.SilenceQuery{ActiveAt: g.cfg.Now(), Limit: maxSilences})
 	if err != nil {
 		return nil, fmt.Errorf("read silences: %w", err)
 	}
 	for i := range silences {
-		if Matches(silences[i], event, target, rule) {
+		if Matches(silences[i], event, target, rules) {
 			return &silences[i], nil
 		}
 	}
@@ -219,14 +228,16 @@ func (g *Guards) silenced(ctx context.Context, event *audit.Event, target audit.
 // through on every event.
 const maxSilences = 500
 
-// Matches reports whether silence s mutes a decision of rule about target
-// of event: every matcher it sets must match. An initiator matcher matches
-// the initiator's object id, appId, service principal id or UPN.
-func Matches(s store.Silence, event *audit.Event, target audit.Target, rule string) bool {
+// Matches reports whether silence s mutes a decision about target of event
+// that rules (every matched rule) made: every matcher it sets must match. A
+// rule matcher matches any of them, since with `continue` the restore may
+// come from a later rule. An initiator matcher matches the initiator's
+// object id, appId, service principal id or UPN.
+func Matches(s store.Silence, event *audit.Event, target audit.Target, rules []string) bool {
 	if s.Rule == "" && s.Initiator == "" && s.ObjectID == "" {
 		return false
 	}
-	if s.Rule != "" && s.Rule != rule {
+	if s.Rule != "" && !slices.Contains(rules, s.Rule) {
 		return false
 	}
 	if s.ObjectID != "" && !strings.EqualFold(s.ObjectID, target.ID) {
@@ -236,6 +247,14 @@ func Matches(s store.Silence, event *audit.Event, target audit.Target, rule stri
 		return false
 	}
 	return true
+}
+
+func matchedNames(v rules.Verdict) []string {
+	names := make([]string, len(v.Matched))
+	for i, r := range v.Matched {
+		names[i] = r.Name
+	}
+	return names
 }
 
 func initiatorIDs(in audit.Initiator) []string {
@@ -302,23 +321,27 @@ func (g *Guards) breaker(ctx context.Context, event *audit.Event, target audit.T
 			return fmt.Errorf("count for the breaker (%s): %w", s.scope, err)
 		}
 	}
+	// Every scope is checked, so that each open one is kept open and each
+	// that goes over trips, even when another already holds the restore.
+	var reasons []string
 	for _, s := range scopes {
 		open, trip, err := g.check(ctx, s.scope, s.threshold, at)
 		if err != nil {
 			return err
 		}
-		if !open {
-			continue
-		}
-		reason := fmt.Sprintf("mass-deletion breaker open for %s (more than %d restore-worthy deletions within %s); auto-restore paused until %s pass quietly or on-call resets it",
-			s.scope, s.threshold, cfg.Window, cfg.QuietPeriod)
-		if trip != nil {
-			reason = fmt.Sprintf("mass-deletion breaker tripped for %s: %d restore-worthy deletions within %s (threshold %d); auto-restore paused", s.scope, trip.Count, cfg.Window, s.threshold)
+		switch {
+		case trip != nil:
+			reasons = append(reasons, fmt.Sprintf("mass-deletion breaker tripped for %s: %d restore-worthy deletions within %s (threshold %d)", s.scope, trip.Count, cfg.Window, s.threshold))
 			trip.Preview = cfg.Preview
+			if out.Trip == nil {
+				out.Trip = trip
+			}
+		case open:
+			reasons = append(reasons, fmt.Sprintf("mass-deletion breaker open for %s (more than %d restore-worthy deletions within %s)", s.scope, s.threshold, cfg.Window))
 		}
-		out.escalate(Breaker, reason, cfg.Notify)
-		out.Trip = trip
-		return nil
+	}
+	if len(reasons) > 0 {
+		out.escalate(Breaker, strings.Join(reasons, "; ")+fmt.Sprintf("; auto-restore paused until %s pass quietly or on-call resets it", cfg.QuietPeriod), cfg.Notify)
 	}
 	return nil
 }
@@ -367,7 +390,8 @@ func (g *Guards) check(ctx context.Context, scope string, threshold int, at time
 	}
 	trip := &Trip{Scope: scope, Count: count, Threshold: threshold}
 	for _, h := range hits {
-		_, id, _ := strings.Cut(h.ID, "/")
+		// Event ids are Entra's and could hold a "/"; object ids never do.
+		id := h.ID[strings.LastIndex(h.ID, "/")+1:]
 		if !slices.Contains(trip.ObjectIDs, id) {
 			trip.ObjectIDs = append(trip.ObjectIDs, id)
 		}

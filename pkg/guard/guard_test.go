@@ -430,7 +430,7 @@ func TestMatches(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := guard.Matches(tc.s, tc.ev, tg, tc.rule); got != tc.want {
+			if got := guard.Matches(tc.s, tc.ev, tg, []string{tc.rule}); got != tc.want {
 				t.Errorf("Matches = %v, want %v", got, tc.want)
 			}
 		})
@@ -847,4 +847,62 @@ func TestStoreErrors(t *testing.T) {
 	if errors.Is(err, store.ErrNotFound) {
 		t.Errorf("error %v is ErrNotFound", err)
 	}
+}
+
+// TestTotalTripsWhileARuleIsOpen: a rule's open breaker does not hide the
+// total one: the deletion that takes the total over its threshold trips it,
+// and the decision names both scopes.
+func TestTotalTripsWhileARuleIsOpen(t *testing.T) {
+	f := newFixture(t, "", nil) // perRule 3, total 5
+	g := make([]audit.Target, 6)
+	for i := range g {
+		g[i] = group(i)
+	}
+	run(t, f, []step{
+		{ev: del("e0", 0, g[0]), want: restored},
+		{ev: del("e1", time.Minute, g[1]), want: restored},
+		{ev: del("e2", 2*time.Minute, g[2]), want: restored},
+		{ev: del("e3", 3*time.Minute, g[3]), want: want{guard: guard.Breaker, actions: notifyOnly, notify: secopsPager, reason: "tripped for rule:groups",
+			trip: &guard.Trip{Scope: "rule:groups", Count: 4, Threshold: 3, ObjectIDs: ids(g[0], g[1], g[2], g[3]), Preview: true}}},
+		{ev: del("e4", 4*time.Minute, g[4]), want: want{guard: guard.Breaker, actions: notifyOnly, notify: secopsPager, reason: "open for rule:groups"}},
+		{ev: del("e5", 5*time.Minute, g[5]), want: want{guard: guard.Breaker, actions: notifyOnly, notify: secopsPager, reason: "tripped for total",
+			trip: &guard.Trip{Scope: "total", Count: 6, Threshold: 5, ObjectIDs: ids(g...), Preview: true}}},
+	})
+}
+
+// TestSilenceNamesAnyMatchedRule: with continue, the restore can come from
+// a later rule; a silence naming that rule mutes the decision.
+func TestSilenceNamesAnyMatchedRule(t *testing.T) {
+	table, err := rules.Parse("t.yaml", []byte(`version: 1
+defaults: {mode: enforce}
+channels: {secops: {type: console}}
+rules:
+  - name: tell-everything
+    when: 'event.deletion == "soft"'
+    actions: [notify]
+    notify: [secops]
+    continue: true
+  - name: groups
+    when: 'target.type == "group"'
+    actions: [restore]
+`), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), sqlite.Memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.PutSilence(context.Background(), store.Silence{Rule: "groups", Reason: "migration", StartsAt: wall.Add(-time.Hour), EndsAt: wall.Add(time.Hour)}, wall); err != nil {
+		t.Fatal(err)
+	}
+	g := guard.New(st, guard.Config{Rules: table.Guards, Now: func() time.Time { return wall }})
+	ev := del("e0", 0, group(1))
+	v := table.Subject(ev, wall).Evaluate(ev.Targets[0], nil, rules.ObjectNotRead)
+	out, err := g.Apply(context.Background(), ev, ev.Targets[0], v, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "silenced by a later rule's name", out, want{guard: guard.Silence, actions: none, reason: "migration"})
 }

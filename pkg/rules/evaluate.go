@@ -116,7 +116,12 @@ func (s *Subject) Evaluate(target audit.Target, object map[string]any, state Obj
 	}
 	var v Verdict
 	for _, r := range s.table.Rules {
+		if !r.admits(s.Event, &target) {
+			continue
+		}
 		if r.usesObject && state == ObjectUnavailable {
+			// Only a rule whose plain comparisons hold could match: then
+			// its answer depends on the copy that could not be read.
 			v.Deferred = r
 			return v
 		}
@@ -136,16 +141,22 @@ func (s *Subject) Evaluate(target audit.Target, object map[string]any, state Obj
 	return v
 }
 
-// matches runs the condition: in Go when it compiled to Go, else through
-// CEL unless a conjunct compiled to Go already rules it out.
+// admits is false when a conjunct compiled to Go already rules the
+// condition out, whatever the rest says.
+func (c *compiled) admits(e *audit.Event, t *audit.Target) bool {
+	for _, p := range c.requires {
+		if !p(e, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// matches runs a condition that admits the input: in Go when it compiled
+// to Go, else through CEL.
 func (c *compiled) matches(e *audit.Event, t *audit.Target, act *activation) (bool, error) {
 	if c.native != nil {
 		return c.native(e, t), nil
-	}
-	for _, p := range c.requires {
-		if !p(e, t) {
-			return false, nil
-		}
 	}
 	out, _, err := c.program.Eval(act)
 	if err != nil {

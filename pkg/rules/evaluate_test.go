@@ -530,3 +530,33 @@ func failed(e *audit.Event) *audit.Event {
 	e.ResultReason = "Insufficient privileges"
 	return e
 }
+
+// TestDeferOnlyWhatTheObjectDecides: while the bin cannot be read, a rule
+// that reads `object` defers the decision only when its plain comparisons
+// hold; a rule they already rule out is passed over, so a user's deletion
+// is not held back by a rule about groups.
+func TestDeferOnlyWhatTheObjectDecides(t *testing.T) {
+	table := mustParse(t, `version: 1
+rules:
+  - name: role-assignable-groups
+    when: 'target.type == "group" && object != null && object.isAssignableToRole == true'
+    actions: [preview]
+  - name: users
+    when: 'target.type == "user"'
+    actions: [restore]
+`, nil)
+	tests := []struct {
+		name   string
+		target audit.Target
+		want   want
+	}{
+		{"a group waits for its copy", group("6d1c4a2e-0000-4000-8000-000000000001", "sec-prod-x"), want{deferred: "role-assignable-groups"}},
+		{"a user is decided now", user("6d1c4a2e-0000-4000-8000-000000000002", "a@contoso.com"), want{matched: []string{"users"}, actions: []rules.Action{rules.ActionRestore}, severity: rules.SeverityWarning}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := deletion(audit.DeletionSoft, tt.target)
+			checkVerdict(t, table.Subject(ev, now).Evaluate(tt.target, nil, rules.ObjectUnavailable), tt.want)
+		})
+	}
+}

@@ -553,6 +553,9 @@ func (l *loader) ruleActions(item, n *yaml.Node, path string, r *Rule) {
 	case r.Has(ActionNotify) && len(r.Notify) == 0:
 		l.problem(n, path+".actions", "notify needs channels: add notify: [CHANNEL]")
 	}
+	if r.Has(ActionIgnore) && r.Continue {
+		l.problem(n, path+".actions", "an ignore rule with continue: true would stop nothing; drop continue, or the rule")
+	}
 	if r.Has(ActionIgnore) && len(r.Notify) > 0 {
 		l.problem(n, path+".actions", "an ignore rule cannot notify: use actions: [notify] to be told without acting")
 	}
