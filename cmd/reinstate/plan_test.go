@@ -71,9 +71,10 @@ var planRestoreRules = []string{ruleCriticalGroups, ruleAdminUsers, ruleApplicat
 // Shape of the 10,000-record export.
 const (
 	planTotalRecords = 10000
-	planBurst        = 60  // soft deletes of sec-prod- groups within 3 minutes
+	planBurst        = 60 // soft deletes of sec-prod- groups within 3 minutes
 	planBurstStep    = 3 * time.Second
 	planPerRule      = 20  // rules.yaml: breaker.perRule
+	planTotal        = 50  // rules.yaml: breaker.total
 	planDuplicates   = 150 // records delivered twice
 )
 
@@ -89,7 +90,8 @@ const (
 type planExpect struct {
 	rule, guard string
 	actions     []string
-	trip        bool
+	// trip is the breaker scope the decision trips, "" for none.
+	trip string
 }
 
 // genTarget is one target of a generated record and the rule that, by
@@ -107,8 +109,8 @@ const (
 
 // Scenarios that make the guards act on records that would otherwise be restored.
 const (
-	scenarioBreakerTrip = "breaker-trip" // the burst's deletion number perRule+1
-	scenarioBreaker     = "breaker"      // the burst's later deletions
+	scenarioBreakerTrip = "breaker-trip" // the burst's deletion number perRule+1 (and total+1)
+	scenarioBreaker     = "breaker"      // the burst's other deletions after the perRule-th
 	scenarioCooldown    = "cooldown"     // deleted again 10 minutes after a restore decision
 )
 
@@ -122,13 +124,16 @@ type genRecord struct {
 	initiator string
 	targets   []genTarget
 	scenario  string
+	// tripScope is the breaker scope that this record trips, if any.
+	tripScope string
 }
 
 // expect derives the expected decisions. tenantLogged is false for records
 // written into a Graph page, which has no tenant, so the tenant guard cannot
 // refuse them. The order of the cases is the guards' documented order:
-// tenant, self (both whatever the rule), then exempt, cooldown and breaker
-// (only for a decision that would restore).
+// tenant and self refuse the event before any rule is evaluated (so no rule
+// is named); then exempt, cooldown and breaker change only a decision that
+// would restore.
 func (r *genRecord) expect(tenantLogged bool) []planExpect {
 	out := make([]planExpect, len(r.targets))
 	for i, t := range r.targets {
@@ -136,9 +141,9 @@ func (r *genRecord) expect(tenantLogged bool) []planExpect {
 		restore := slices.Contains(planRestoreRules, t.rule)
 		switch {
 		case tenantLogged && r.tenant != planTenant:
-			e.guard = "tenant"
+			e.rule, e.guard = "", "tenant"
 		case r.initiator == bySelf:
-			e.guard = "self"
+			e.rule, e.guard = "", "self"
 		case t.rule == "" || t.rule == ruleIgnoreSandbox:
 		case t.rule == ruleHardDeletes:
 			e.actions = []string{"notify:oncall"}
@@ -148,7 +153,7 @@ func (r *genRecord) expect(tenantLogged bool) []planExpect {
 			e.guard, e.actions = "exempt", []string{"notify:secops"}
 		case r.scenario == scenarioBreakerTrip, r.scenario == scenarioBreaker:
 			// The rule's channel, then breaker.notify.
-			e.guard, e.actions, e.trip = "breaker", []string{"notify:secops", "notify:oncall"}, r.scenario == scenarioBreakerTrip
+			e.guard, e.actions, e.trip = "breaker", []string{"notify:secops", "notify:oncall"}, r.tripScope
 		case r.scenario == scenarioCooldown:
 			// The rule's channel, then cooldown.notify.
 			e.guard, e.actions = "cooldown", []string{"notify:secops", "notify:oncall"}
@@ -533,7 +538,9 @@ func generatePlanExport(t *testing.T, dir string) *planExport {
 	}
 
 	// The burst: a compromised admin deletes 60 production groups in under
-	// 3 minutes. perRule is 20: the 21st trips the breaker, the rest are held.
+	// 3 minutes. perRule is 20: the 21st trips critical-groups' breaker, and
+	// it and the rest are held. total is 50: the 51st, held already, also
+	// trips the breaker for every rule.
 	var burst []string
 	for i := range planBurst {
 		id := g.guid()
@@ -543,7 +550,9 @@ func generatePlanExport(t *testing.T, dir string) *planExport {
 		rec.targets = []genTarget{{id, ruleCriticalGroups}}
 		switch {
 		case i == planPerRule:
-			rec.scenario = scenarioBreakerTrip
+			rec.scenario, rec.tripScope = scenarioBreakerTrip, "rule:"+ruleCriticalGroups
+		case i == planTotal:
+			rec.scenario, rec.tripScope = scenarioBreakerTrip, "total"
 		case i > planPerRule:
 			rec.scenario = scenarioBreaker
 		}
@@ -817,8 +826,12 @@ func TestPlanTenThousandRecords(t *testing.T) {
 		if restore := d.Has("restore"); restore != (want.guard == "" && slices.Contains(planRestoreRules, want.rule)) {
 			t.Errorf("event %s: restore %t for rule %q guard %q", d.EventID, restore, want.rule, want.guard)
 		}
-		if (d.Trip != nil) != want.trip {
-			t.Errorf("event %s: trip %+v, want trip %t", d.EventID, d.Trip, want.trip)
+		tripScope := ""
+		if d.Trip != nil {
+			tripScope = d.Trip.Scope
+		}
+		if tripScope != want.trip {
+			t.Errorf("event %s: trip %+v, want a trip of %q", d.EventID, d.Trip, want.trip)
 		}
 		if d.Mode != "enforce" || d.Object != "not-read" || d.Deferred {
 			t.Errorf("event %s: mode %q object %q deferred %t", d.EventID, d.Mode, d.Object, d.Deferred)
@@ -840,17 +853,26 @@ func TestPlanTenThousandRecords(t *testing.T) {
 		t.Errorf("%d lines, %d distinct decisions; want %d (%d missing)", len(lines), len(got), len(exp.expect), missing)
 	}
 
-	// The trip: the burst's 21st deletion, counting the 21 so far.
+	// The trips: the burst's 21st deletion trips critical-groups counting the
+	// burst's first 21 groups; its 51st trips the total counting 51.
+	trips := 0
 	for _, line := range lines {
 		var d decide.Decision
 		_ = json.Unmarshal([]byte(line), &d)
 		if d.Trip == nil {
 			continue
 		}
-		if d.ObjectID != exp.burst[planPerRule] || d.Trip.Scope != "rule:"+ruleCriticalGroups || d.Trip.Count != planPerRule+1 ||
-			d.Trip.Threshold != planPerRule || !slices.Equal(d.Trip.ObjectIDs, exp.burst[:planPerRule+1]) {
-			t.Errorf("trip on %s: %+v; want the burst's deletion %d, counting its first %d groups", d.ObjectID, d.Trip, planPerRule+1, planPerRule+1)
+		trips++
+		n := planPerRule
+		if d.Trip.Scope == "total" {
+			n = planTotal
 		}
+		if d.ObjectID != exp.burst[n] || d.Trip.Count != n+1 || d.Trip.Threshold != n || !slices.Equal(d.Trip.ObjectIDs, exp.burst[:n+1]) {
+			t.Errorf("trip of %s on %s: %+v; want the burst's deletion %d, counting its first %d groups", d.Trip.Scope, d.ObjectID, d.Trip, n+1, n+1)
+		}
+	}
+	if trips != 2 {
+		t.Errorf("%d decisions trip the breaker, want 2", trips)
 	}
 
 	// The summary agrees with the decisions and with the generator.
@@ -913,10 +935,10 @@ func TestPlan(t *testing.T) {
 			[]string{"plan: 5 events (0 duplicates skipped), 6 decisions, 0 deferred, 0 recycle-bin reads; table mode enforce",
 				"by rule: -=3 critical-groups=2 hard-deletes=1", "changed by guards: exempt=1"}},
 		{"tenant guard refuses another tenant's events", map[string]string{"REINSTATE_TENANT_ID": planOtherTenant}, "", []string{"--rules", planRules, planEvents}, 0, 6,
-			[]string{billing + `"actions":[],"guard":"tenant","reason":"the event is from tenant ` + planTenant},
+			[]string{`"objectName":"sec-prod-billing","rule":null,"actions":[],"guard":"tenant","reason":"the event is from tenant ` + planTenant},
 			[]string{"changed by guards: tenant=6"}},
 		{"self guard refuses Reinstate's own events", map[string]string{"REINSTATE_SELF_IDS": planITAdminID}, "", []string{"--rules", planRules, planEvents}, 0, 6,
-			[]string{billing + `"actions":[],"guard":"self","reason":"caused by Reinstate itself"`},
+			[]string{`"objectName":"sec-prod-billing","rule":null,"actions":[],"guard":"self","reason":"caused by Reinstate itself"`},
 			[]string{"changed by guards: exempt=1 self=5"}},
 		{"REINSTATE_MODE=observe decides without carrying out", map[string]string{"REINSTATE_MODE": "observe"}, "", []string{"--rules", planRules, planEvents}, 0, 6,
 			[]string{restore + `"reason":"matched critical-groups; observe mode: not carried out","severity":"critical","mode":"observe"`},

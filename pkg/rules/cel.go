@@ -386,6 +386,9 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
+	if a.values == nil {
+		a.values = make([]ref.Val, len(fields))
+	}
 	if a.values[i] == nil {
 		a.values[i] = fields[i].get(a.event, a.target)
 	}

@@ -110,7 +110,7 @@ func (e EvalError) Error() string { return fmt.Sprintf("rule %s: %v", e.Rule, e.
 // object is the recycle-bin copy as Graph's JSON decoded into a map, set
 // when state is ObjectFound.
 func (s *Subject) Evaluate(target audit.Target, object map[string]any, state ObjectState) Verdict {
-	act := activation{adapter: s.table.adapter, event: s.Event, target: &target, object: types.NullValue, now: s.now, values: make([]ref.Val, len(fields))}
+	act := activation{adapter: s.table.adapter, event: s.Event, target: &target, object: types.NullValue, now: s.now}
 	if state == ObjectFound && object != nil {
 		act.object = s.table.adapter.NativeToValue(object)
 	}
