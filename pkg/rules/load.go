@@ -385,7 +385,7 @@ func (l *loader) channels(n *yaml.Node, t *Table) {
 		for j := 0; j+1 < len(value.Content); j += 2 {
 			k, v := value.Content[j], value.Content[j+1]
 			if k.Value == "type" {
-				ch.Type = l.oneOf(v, path+".type", ChannelTypes...)
+				ch.Type = l.oneOf(v, path+".type", channelTypes...)
 				continue
 			}
 			var setting any
@@ -395,7 +395,7 @@ func (l *loader) channels(n *yaml.Node, t *Table) {
 			ch.Settings[k.Value] = setting
 		}
 		if ch.Type == "" {
-			l.problem(value, path+".type", fmt.Sprintf("is missing: one of %s", strings.Join(ChannelTypes, ", ")))
+			l.problem(value, path+".type", fmt.Sprintf("is missing: one of %s", strings.Join(channelTypes, ", ")))
 		}
 		t.Channels[key.Value] = ch
 	}

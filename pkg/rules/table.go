@@ -104,8 +104,9 @@ type Channel struct {
 	Settings map[string]any
 }
 
-// ChannelTypes are the channel types a file may declare.
-var ChannelTypes = []string{"console", "webhook", "teams", "slack", "pagerduty"}
+// channelTypes are the channel types a file may declare; the notifications
+// stage defines what each needs.
+var channelTypes = []string{"console", "webhook", "teams", "slack", "pagerduty"}
 
 // Rule is one compiled rule.
 type Rule struct {
