@@ -205,9 +205,6 @@ func planWriter(w *bufio.Writer, output string) (write func(decide.Decision) err
 		object := strings.TrimSpace(string(d.ObjectType) + " " + dash(d.ObjectName) + " " + d.ObjectID)
 		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.EventID, d.Activity, object, dash(d.RuleName()),
 			dash(strings.Join(d.Actions, ",")), dash(d.GuardName()), d.Reason)
-		if err == nil {
-			err = tw.Flush()
-		}
 		return err
 	}, tw.Flush
 }
