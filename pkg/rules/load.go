@@ -471,9 +471,9 @@ func (l *loader) rules(n *yaml.Node, t *Table, env *celEnv, defaultSeverity Seve
 	for i, item := range n.Content {
 		path := fmt.Sprintf("rules[%d]", i)
 		r := &Rule{Severity: defaultSeverity, Line: item.Line}
-		var whenNode, actionsNode, optionsNode *yaml.Node
+		var nameNode, whenNode, actionsNode, optionsNode *yaml.Node
 		l.fields(item, path, map[string]func(key, value *yaml.Node){
-			"name":        func(_, v *yaml.Node) { r.Name = l.str(v, path+".name") },
+			"name":        func(_, v *yaml.Node) { r.Name, nameNode = l.str(v, path+".name"), v },
 			"description": func(_, v *yaml.Node) { r.Description = l.str(v, path+".description") },
 			"when":        func(_, v *yaml.Node) { whenNode = v },
 			"actions":     func(_, v *yaml.Node) { actionsNode = v },
@@ -495,9 +495,9 @@ func (l *loader) rules(n *yaml.Node, t *Table, env *celEnv, defaultSeverity Seve
 		case r.Name == "":
 			l.problem(item, path+".name", "is missing: every rule needs a name, which the journal and notifications show")
 		case !namePattern.MatchString(r.Name):
-			l.problem(item, path+".name", fmt.Sprintf("%q: a rule name is lower-case letters, digits and dashes, at most 64", r.Name))
+			l.problem(nameNode, path+".name", fmt.Sprintf("%q: a rule name is lower-case letters, digits and dashes, at most 64", r.Name))
 		case dup:
-			l.problem(item, path+".name", fmt.Sprintf("%q is also the name of rules[%d]", r.Name, first))
+			l.problem(nameNode, path+".name", fmt.Sprintf("%q is also the name of rules[%d]", r.Name, first))
 		default:
 			names[r.Name] = i
 		}
