@@ -119,11 +119,7 @@ func (s *Store) hits(ctx context.Context, scope string, since, until time.Time, 
 
 // ExpireHits implements store.Store.
 func (s *Store) ExpireHits(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	n, err := s.expire(ctx, expireHitsSQL, cutoff, limit)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite store: expire hits: %w", err)
-	}
-	return n, nil
+	return s.expire(ctx, "hits", expireHitsSQL, cutoff, limit)
 }
 
 // PutMark implements store.Store. One upsert is atomic on its own.
@@ -186,12 +182,8 @@ func (s *Store) DeleteMark(ctx context.Context, key string) error {
 
 // ExpireMarks implements store.Store.
 func (s *Store) ExpireMarks(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	n, err := s.expire(ctx, `DELETE FROM marks WHERE key IN (
+	return s.expire(ctx, "marks", `DELETE FROM marks WHERE key IN (
 		SELECT key FROM marks WHERE until < ? ORDER BY until LIMIT ?)`, cutoff, limit)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite store: expire marks: %w", err)
-	}
-	return n, nil
 }
 
 // PutSilence implements store.Store.
@@ -317,34 +309,8 @@ func (s *Store) endSilence(ctx context.Context, id string, now time.Time) error 
 
 // ExpireSilences implements store.Store.
 func (s *Store) ExpireSilences(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	n, err := s.expire(ctx, `DELETE FROM silences WHERE id IN (
+	return s.expire(ctx, "silences", `DELETE FROM silences WHERE id IN (
 		SELECT id FROM silences WHERE ends_at < ? ORDER BY ends_at LIMIT ?)`, cutoff, limit)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite store: expire silences: %w", err)
-	}
-	return n, nil
-}
-
-// expire runs del, a DELETE of at most limit rows older than cutoff taking
-// the two as its arguments, and returns how many rows it deleted. The
-// oldest go first, so paging makes steady progress.
-func (s *Store) expire(ctx context.Context, del string, cutoff time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, fmt.Errorf("limit %d is not positive", limit)
-	}
-	cutoffNs, err := unixNano(cutoff)
-	if err != nil {
-		return 0, err
-	}
-	res, err := s.write.ExecContext(ctx, del, cutoffNs, limit)
-	if err != nil {
-		return 0, err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, err
-	}
-	return int(n), nil
 }
 
 // window converts the ends of a window of hits for storage.

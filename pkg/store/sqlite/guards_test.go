@@ -1,12 +1,10 @@
 package sqlite
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -82,33 +80,17 @@ func TestTwoHandlesHitRace(t *testing.T) {
 	const rounds, perHandle = 20, 8
 	for round := range rounds {
 		id := fmt.Sprintf("e%d", round)
-		var (
-			start    = make(chan struct{})
-			wg       sync.WaitGroup
-			mu       sync.Mutex
-			recorded int
-			errs     []error
-		)
-		for h, s := range handles {
-			for g := range perHandle {
-				wg.Go(func() {
-					<-start
-					at := t0.Add(time.Duration(h*perHandle + g))
-					ok, err := s.RecordHit(t.Context(), "deletions:alice", id, at)
-					mu.Lock()
-					defer mu.Unlock()
-					if err != nil {
-						errs = append(errs, err)
-					} else if ok {
-						recorded++
-					}
-				})
-			}
-		}
-		close(start)
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
+		got, err := storetest.Race(len(handles)*perHandle, func(i int) (bool, error) {
+			return handles[i/perHandle].RecordHit(t.Context(), "deletions:alice", id, t0.Add(time.Duration(i)))
+		})
+		if err != nil {
 			t.Fatal(err)
+		}
+		recorded := 0
+		for _, ok := range got {
+			if ok {
+				recorded++
+			}
 		}
 		if recorded != 1 {
 			t.Fatalf("round %d: %d callers recorded hit %q, want exactly 1", round, recorded, id)
@@ -133,24 +115,12 @@ func TestProcessesHitRace(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "state.db")
 	s := open(t, path) // create the schema up front, so the children only record
-	const procs = 4
-	cmds := make([]*exec.Cmd, procs)
-	outs := make([]*bytes.Buffer, procs)
-	for i := range cmds {
-		cmds[i], outs[i] = startChild(t, "TestProcessesHitRace", hitterEnv, path)
-	}
 	recordedBy := map[string]int{}
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("hitter %d: %v\n%s", i, err, outs[i])
+	runChildren(t, 4, "TestProcessesHitRace", hitterEnv, path, "hitter", func(line string) {
+		if id, ok := strings.CutPrefix(line, "recorded "); ok {
+			recordedBy[id]++
 		}
-		sc := bufio.NewScanner(outs[i])
-		for sc.Scan() {
-			if id, ok := strings.CutPrefix(sc.Text(), "recorded "); ok {
-				recordedBy[id]++
-			}
-		}
-	}
+	})
 	for i := range hitterIDs {
 		if id := fmt.Sprintf("e%d", i); recordedBy[id] != 1 {
 			t.Errorf("hit %q recorded by %d processes, want exactly 1", id, recordedBy[id])
@@ -182,34 +152,22 @@ func hitterProcess(t *testing.T, path string) {
 }
 
 func TestMigrateFromVersion2(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
 	ctx := t.Context()
-
 	// The file as the release before the guard state left it.
-	old, err := openAt(ctx, path, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entry, letter := writeBaseline(t, old, binaryPayload)
-	intent, _, err := old.Enqueue(ctx, store.Intent{Key: "k", Kind: "restore", Payload: binaryPayload}, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, table := range []string{"hits", "marks", "silences"} {
-		var n int
-		if err := old.read.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = ?`, table).Scan(&n); err != nil || n != 0 {
-			t.Fatalf("the version 2 schema has a %s table (%d, %v)", table, n, err)
+	var intent store.Intent
+	s := migrateFrom(t, 2, func(old *Store) {
+		var err error
+		intent, _, err = old.Enqueue(ctx, store.Intent{Key: "k", Kind: "restore", Payload: binaryPayload}, t0)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s := open(t, path)
-	if v := userVersion(t, s); v != schemaVersion {
-		t.Fatalf("after Open the schema version is %d, want %d", v, schemaVersion)
-	}
-	checkBaseline(t, s, "after migration", entry, letter)
+		for _, table := range []string{"hits", "marks", "silences"} {
+			var n int
+			if err := old.read.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = ?`, table).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("the version 2 schema has a %s table (%d, %v)", table, n, err)
+			}
+		}
+	})
 	if got, err := s.Intent(ctx, intent.ID); err != nil || got.Key != "k" || !bytes.Equal(got.Payload, binaryPayload) {
 		t.Fatalf("after migration, Intent = %+v, %v; want the intent enqueued before", got, err)
 	}
@@ -236,23 +194,7 @@ func TestGuardQueryPlans(t *testing.T) {
 		{"list", hitsSQL, "hits_window", []any{"s", 0, 1, 10}},
 		{"expire", expireHitsSQL, "hits_at", []any{0, 10}},
 	} {
-		rows, err := s.read.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+tc.sql, tc.args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
-		}
-		joined := strings.Join(plan, "; ")
+		joined := queryPlan(t, s.read, tc.sql, tc.args...)
 		if !strings.Contains(joined, "INDEX "+tc.index) || strings.Contains(joined, "TEMP B-TREE") {
 			t.Errorf("%s: plan %q, want a search of %s and no sort", tc.name, joined, tc.index)
 		}

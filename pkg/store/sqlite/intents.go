@@ -325,24 +325,9 @@ func (s *Store) intents(ctx context.Context, query store.IntentQuery) ([]store.I
 }
 
 // ExpireIntents implements store.Store. The least recently finished go
-// first, so paging makes steady progress.
+// first.
 func (s *Store) ExpireIntents(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, fmt.Errorf("sqlite store: expire intents: limit %d is not positive", limit)
-	}
-	cutoffNs, err := unixNano(cutoff)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite store: expire intents: %w", err)
-	}
-	res, err := s.write.ExecContext(ctx, expireIntentsSQL, cutoffNs, limit)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite store: expire intents: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("sqlite store: expire intents: %w", err)
-	}
-	return int(n), nil
+	return s.expire(ctx, "intents", expireIntentsSQL, cutoff, limit)
 }
 
 // leaseTimes converts now and leaseUntil for storage, refusing a lease that

@@ -4,17 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/reinstate/reinstate/pkg/store"
+	"github.com/reinstate/reinstate/pkg/store/storetest"
 )
 
 // Environment variables that turn a run of the test binary into the child
@@ -48,6 +49,49 @@ func startChild(t *testing.T, test, env, path string) (*exec.Cmd, *bytes.Buffer)
 		t.Fatal(err)
 	}
 	return cmd, &out
+}
+
+// runChildren starts procs children running test (see startChild), waits
+// for them all, and calls line with every line each printed. A child that
+// fails, named name in the message, fails the test.
+func runChildren(t *testing.T, procs int, test, env, path, name string, line func(string)) {
+	t.Helper()
+	cmds := make([]*exec.Cmd, procs)
+	outs := make([]*bytes.Buffer, procs)
+	for i := range cmds {
+		cmds[i], outs[i] = startChild(t, test, env, path)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("%s %d: %v\n%s", name, i, err, outs[i])
+		}
+		sc := bufio.NewScanner(outs[i])
+		for sc.Scan() {
+			line(sc.Text())
+		}
+	}
+}
+
+// queryPlan returns the details of SQLite's plan for query, joined by "; ".
+func queryPlan(t *testing.T, db *sql.DB, query string, args ...any) string {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "; ")
 }
 
 func TestIntentsSurviveProcessDeath(t *testing.T) {
@@ -122,32 +166,18 @@ func dyingWorkerProcess(t *testing.T, path string) {
 }
 
 func TestMigrateFromVersion1(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
 	ctx := t.Context()
-
 	// The file as the release before the intent outbox left it, written
 	// with the methods that release had.
-	old, err := openAt(ctx, path, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entry, letter := writeBaseline(t, old, binaryPayload)
-	if v := userVersion(t, old); v != 1 {
-		t.Fatalf("the old file has schema version %d, want 1", v)
-	}
-	var tables int
-	if err := old.read.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'intents'`).Scan(&tables); err != nil || tables != 0 {
-		t.Fatalf("the version 1 schema has an intents table (%d, %v)", tables, err)
-	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s := open(t, path)
-	if v := userVersion(t, s); v != schemaVersion {
-		t.Fatalf("after Open the schema version is %d, want %d", v, schemaVersion)
-	}
-	checkBaseline(t, s, "after migration", entry, letter)
+	s := migrateFrom(t, 1, func(old *Store) {
+		if v := userVersion(t, old); v != 1 {
+			t.Fatalf("the old file has schema version %d, want 1", v)
+		}
+		var tables int
+		if err := old.read.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'intents'`).Scan(&tables); err != nil || tables != 0 {
+			t.Fatalf("the version 1 schema has an intents table (%d, %v)", tables, err)
+		}
+	})
 	if entries, err := s.Journal(ctx, store.JournalQuery{}); err != nil || len(entries) != 1 || entries[0].EventID != "e1" {
 		t.Errorf("after migration, Journal = %+v, %v; want the entry about e1", entries, err)
 	}
@@ -226,34 +256,19 @@ func TestTwoHandlesLeaseRace(t *testing.T) {
 	handles := []*Store{open(t, path), open(t, path)}
 	enqueueRaced(t, handles[0])
 	const perHandle = 8
-	var (
-		start  = make(chan struct{})
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		tokens = map[string][]string{}
-		errs   []error
-	)
-	for _, s := range handles {
-		for range perHandle {
-			wg.Go(func() {
-				<-start
-				err := leaseAll(t.Context(), s, func(in store.Intent) {
-					mu.Lock()
-					defer mu.Unlock()
-					tokens[in.Key] = append(tokens[in.Key], in.LeaseToken)
-				})
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					errs = append(errs, err)
-				}
-			})
-		}
-	}
-	close(start)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	got, err := storetest.Race(len(handles)*perHandle, func(i int) ([]store.Intent, error) {
+		var mine []store.Intent
+		err := leaseAll(t.Context(), handles[i/perHandle], func(in store.Intent) { mine = append(mine, in) })
+		return mine, err
+	})
+	if err != nil {
 		t.Fatal(err)
+	}
+	tokens := map[string][]string{}
+	for _, mine := range got {
+		for _, in := range mine {
+			tokens[in.Key] = append(tokens[in.Key], in.LeaseToken)
+		}
 	}
 	checkRaced(t, handles[0], tokens)
 }
@@ -269,25 +284,13 @@ func TestProcessesLeaseRace(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	s := open(t, path)
 	enqueueRaced(t, s)
-	const procs = 4
-	cmds := make([]*exec.Cmd, procs)
-	outs := make([]*bytes.Buffer, procs)
-	for i := range cmds {
-		cmds[i], outs[i] = startChild(t, "TestProcessesLeaseRace", leaserEnv, path)
-	}
 	tokens := map[string][]string{}
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("leaser %d: %v\n%s", i, err, outs[i])
+	runChildren(t, 4, "TestProcessesLeaseRace", leaserEnv, path, "leaser", func(line string) {
+		if rest, ok := strings.CutPrefix(line, "leased "); ok {
+			key, token, _ := strings.Cut(rest, " ")
+			tokens[key] = append(tokens[key], token)
 		}
-		sc := bufio.NewScanner(outs[i])
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "leased "); ok {
-				key, token, _ := strings.Cut(rest, " ")
-				tokens[key] = append(tokens[key], token)
-			}
-		}
-	}
+	})
 	checkRaced(t, s, tokens)
 }
 
@@ -316,23 +319,7 @@ func TestIntentQueryPlans(t *testing.T) {
 		{"lease", dueIntentsSQL, "intents_due"},
 		{"expire", expireIntentsSQL, "intents_finished"},
 	} {
-		rows, err := s.read.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+tc.sql, 0, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
-		}
-		joined := strings.Join(plan, "; ")
+		joined := queryPlan(t, s.read, tc.sql, 0, 1)
 		if !strings.Contains(joined, "USING INDEX "+tc.index) || strings.Contains(joined, "TEMP B-TREE") {
 			t.Errorf("%s: plan %q, want a search of %s and no sort", tc.name, joined, tc.index)
 		}

@@ -281,26 +281,39 @@ func (s *Store) Complete(ctx context.Context, key string, now time.Time) error {
 	return nil
 }
 
-// ExpireClaims implements store.Store. The oldest keys go first, so paging
-// makes steady progress.
+// ExpireClaims implements store.Store. The oldest keys go first.
 func (s *Store) ExpireClaims(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	return s.expire(ctx, "claims", `DELETE FROM claims WHERE key IN (
+		SELECT key FROM claims WHERE first_claimed < ? ORDER BY first_claimed LIMIT ?)`, cutoff, limit)
+}
+
+// expire runs del, a DELETE of at most limit rows older than cutoff taking
+// the two as its arguments, and returns how many rows it deleted; errors
+// name what it expires. The oldest go first, so paging makes steady
+// progress.
+func (s *Store) expire(ctx context.Context, what, del string, cutoff time.Time, limit int) (int, error) {
+	n, err := s.deleteOldest(ctx, del, cutoff, limit)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite store: expire %s: %w", what, err)
+	}
+	return n, nil
+}
+
+func (s *Store) deleteOldest(ctx context.Context, del string, cutoff time.Time, limit int) (int, error) {
 	if limit <= 0 {
-		return 0, fmt.Errorf("sqlite store: expire claims: limit %d is not positive", limit)
+		return 0, fmt.Errorf("limit %d is not positive", limit)
 	}
 	cutoffNs, err := unixNano(cutoff)
 	if err != nil {
-		return 0, fmt.Errorf("sqlite store: expire claims: %w", err)
+		return 0, err
 	}
-	res, err := s.write.ExecContext(ctx,
-		`DELETE FROM claims WHERE key IN (
-			SELECT key FROM claims WHERE first_claimed < ? ORDER BY first_claimed LIMIT ?)`,
-		cutoffNs, limit)
+	res, err := s.write.ExecContext(ctx, del, cutoffNs, limit)
 	if err != nil {
-		return 0, fmt.Errorf("sqlite store: expire claims: %w", err)
+		return 0, err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("sqlite store: expire claims: %w", err)
+		return 0, err
 	}
 	return int(n), nil
 }

@@ -1,13 +1,11 @@
 package sqlite
 
 import (
-	"bufio"
 	"bytes"
 	"database/sql"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -167,32 +165,17 @@ func TestTwoHandlesClaimRace(t *testing.T) {
 	const rounds, perHandle = 20, 8
 	for round := range rounds {
 		key := fmt.Sprintf("k%d", round)
-		var (
-			start   = make(chan struct{})
-			wg      sync.WaitGroup
-			mu      sync.Mutex
-			claimed int
-			errs    []error
-		)
-		for _, s := range handles {
-			for range perHandle {
-				wg.Go(func() {
-					<-start
-					state, err := s.Claim(t.Context(), key, t0, t0.Add(time.Minute))
-					mu.Lock()
-					defer mu.Unlock()
-					if err != nil {
-						errs = append(errs, err)
-					} else if state == store.Claimed {
-						claimed++
-					}
-				})
-			}
-		}
-		close(start)
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
+		states, err := storetest.Race(len(handles)*perHandle, func(i int) (store.ClaimState, error) {
+			return handles[i/perHandle].Claim(t.Context(), key, t0, t0.Add(time.Minute))
+		})
+		if err != nil {
 			t.Fatal(err)
+		}
+		claimed := 0
+		for _, state := range states {
+			if state == store.Claimed {
+				claimed++
+			}
 		}
 		if claimed != 1 {
 			t.Fatalf("round %d: %d callers claimed %q, want exactly 1", round, claimed, key)
@@ -212,36 +195,14 @@ func TestProcessesClaimRace(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal("cannot find the test binary to start claimer processes:", err)
-	}
-
 	path := filepath.Join(t.TempDir(), "state.db")
 	open(t, path) // create the schema up front, so the children only claim
-	const procs = 4
-	cmds := make([]*exec.Cmd, procs)
-	outs := make([]bytes.Buffer, procs)
-	for i := range cmds {
-		cmds[i] = exec.CommandContext(t.Context(), exe, "-test.run=^TestProcessesClaimRace$", "-test.count=1")
-		cmds[i].Env = append(os.Environ(), helperEnv+"="+path)
-		cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
-		if err := cmds[i].Start(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	claimedBy := map[string]int{}
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("claimer %d: %v\n%s", i, err, outs[i].String())
+	runChildren(t, 4, "TestProcessesClaimRace", helperEnv, path, "claimer", func(line string) {
+		if key, ok := strings.CutPrefix(line, "claimed "); ok {
+			claimedBy[key]++
 		}
-		sc := bufio.NewScanner(&outs[i])
-		for sc.Scan() {
-			if key, ok := strings.CutPrefix(sc.Text(), "claimed "); ok {
-				claimedBy[key]++
-			}
-		}
-	}
+	})
 	for i := range claimerKeys {
 		key := fmt.Sprintf("k%d", i)
 		if claimedBy[key] != 1 {
@@ -297,6 +258,31 @@ func TestTimeOutOfRange(t *testing.T) {
 	if got, err := s.Intents(ctx, store.IntentQuery{Limit: 10}); err != nil || len(got) != 0 {
 		t.Errorf("refused Enqueues left %d intents (%v)", len(got), err)
 	}
+}
+
+// migrateFrom creates a file at schema version from holding what
+// writeBaseline writes and then what old adds, closes it and opens it again,
+// which migrates it. It checks the version and the baseline after, and
+// returns the migrated store.
+func migrateFrom(t *testing.T, from int, old func(old *Store)) *Store {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := openAt(t.Context(), path, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, letter := writeBaseline(t, s, binaryPayload)
+	old(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, path)
+	if v := userVersion(t, s); v != schemaVersion {
+		t.Fatalf("after Open the schema version is %d, want %d", v, schemaVersion)
+	}
+	checkBaseline(t, s, "after migration", entry, letter)
+	return s
 }
 
 // writeBaseline writes a completed claim "done", a live claim "held", one

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -98,11 +97,7 @@ func listHits(t *testing.T, s store.Store, scope string, since, until time.Time,
 }
 
 func hitIDs(hits []store.Hit) []string {
-	out := make([]string, len(hits))
-	for i, h := range hits {
-		out[i] = h.ID
-	}
-	return out
+	return each(hits, func(h store.Hit) string { return h.ID })
 }
 
 // allSince and allUntil make a window holding every hit the tests record.
@@ -136,6 +131,15 @@ func testRecordHitOnce(t *testing.T, s store.Store) {
 	}
 }
 
+// diffUTC describes how got, the time name of what, differs from want, or
+// returns "": it must be the same instant, and in UTC.
+func diffUTC(what, name string, got, want time.Time) string {
+	if got.Equal(want) && got.Location() == time.UTC {
+		return ""
+	}
+	return fmt.Sprintf("%s: %s = %s in %s, want %s in UTC", what, name, at(got), got.Location(), at(want))
+}
+
 // diffHits compares two lists of hits in order; times must be the same
 // instants and in UTC.
 func diffHits(got, want []store.Hit) string {
@@ -143,9 +147,8 @@ func diffHits(got, want []store.Hit) string {
 		return fmt.Sprintf("hits %v, want %v", hitIDs(got), hitIDs(want))
 	}
 	for i := range got {
-		if !got[i].At.Equal(want[i].At) || got[i].At.Location() != time.UTC {
-			return fmt.Sprintf("hit %q: At = %s in %s, want %s in UTC", want[i].ID, at(got[i].At),
-				got[i].At.Location(), at(want[i].At))
+		if d := diffUTC(fmt.Sprintf("hit %q", want[i].ID), "At", got[i].At, want[i].At); d != "" {
+			return d
 		}
 		g, w := got[i], want[i]
 		g.At, w.At = time.Time{}, time.Time{}
@@ -246,41 +249,25 @@ func testHitsOrderAndLimit(t *testing.T, s store.Store) {
 
 func testConcurrentRecordHit(t *testing.T, s store.Store) {
 	// Instances handed the same audit event at once count it once.
-	var (
-		start    = make(chan struct{})
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		recorded int
-		errs     []error
-	)
-	for g := range goroutines {
-		wg.Go(func() {
-			<-start
-			ok, err := s.RecordHit(t.Context(), "deletions:alice", "e1", t0.Add(time.Duration(g)))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-			} else if ok {
-				recorded++
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	got, err := Race(goroutines, func(g int) (bool, error) {
+		return s.RecordHit(t.Context(), "deletions:alice", "e1", t0.Add(time.Duration(g)))
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
+	recorded := trues(got)
 	if n := countHits(t, s, "deletions:alice", allSince, allUntil); recorded != 1 || n != 1 {
 		t.Fatalf("%d concurrent RecordHits of one hit: %d returned true, %d counted; want 1 and 1", goroutines, recorded, n)
 	}
 }
 
-func expireHits(t *testing.T, s store.Store, cutoff time.Time, limit int) int {
-	t.Helper()
-	n, err := s.ExpireHits(t.Context(), cutoff, limit)
-	if err != nil {
-		t.Fatalf("ExpireHits(%s, %d): %v", at(cutoff), limit, err)
+// trues counts the true values in bs.
+func trues(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
 	}
 	return n
 }
@@ -291,10 +278,10 @@ func testExpireHits(t *testing.T, s store.Store) {
 		recordHit(t, s, "b", fmt.Sprint(i), t0.Add(time.Duration(i)*time.Hour))
 	}
 	// The cutoff is exclusive: hits exactly at it stay, in every scope.
-	if n := expireHits(t, s, t0.Add(time.Hour), 100); n != 2 {
+	if n := expire(t, "ExpireHits", s.ExpireHits, t0.Add(time.Hour), 100); n != 2 {
 		t.Fatalf("ExpireHits deleted %d hits, want 2 (a/0, b/0)", n)
 	}
-	if n := expireHits(t, s, t0.Add(time.Hour), 100); n != 0 {
+	if n := expire(t, "ExpireHits", s.ExpireHits, t0.Add(time.Hour), 100); n != 0 {
 		t.Fatalf("second ExpireHits deleted %d hits, want 0", n)
 	}
 	for _, scope := range []string{"a", "b"} {
@@ -318,47 +305,14 @@ func testExpireHitsPaging(t *testing.T, s store.Store) {
 		recordHit(t, s, fmt.Sprintf("scope%d", i%2), fmt.Sprint(i), t0.Add(time.Duration(i)*time.Minute))
 	}
 	recordHit(t, s, "scope0", "new", t0.Add(24*time.Hour))
-	pages := page(t, old, limit, func() int { return expireHits(t, s, t0.Add(12*time.Hour), limit) })
-	if total := sum(pages); total != old {
-		t.Fatalf("paging deleted %d hits in pages %v, want %d", total, pages, old)
-	}
+	wantPaged(t, "ExpireHits", s.ExpireHits, t0.Add(12*time.Hour), limit, old, "hits")
 	if got := hitIDs(listHits(t, s, "scope0", allSince, allUntil, 10)); !equalStrings(got, []string{"new"}) {
 		t.Fatalf("after paging the store holds %v, want [new]", got)
 	}
-	for _, limit := range []int{0, -1} {
-		if n, err := s.ExpireHits(t.Context(), allUntil, limit); err == nil {
-			t.Errorf("ExpireHits(limit %d) = %d, nil; want an error", limit, n)
-		}
-	}
+	wantLimitRefused(t, "ExpireHits", s.ExpireHits, allUntil)
 	if n := countHits(t, s, "scope0", allSince, allUntil); n != 1 {
 		t.Fatalf("refused ExpireHits left %d hits, want 1", n)
 	}
-}
-
-// page calls expire, which deletes at most limit, until it deletes fewer
-// than limit, and returns the page sizes. It stops after more pages than
-// the want items could fill, so a store that never runs dry fails.
-func page(t *testing.T, want, limit int, expire func() int) []int {
-	t.Helper()
-	var pages []int
-	for {
-		n := expire()
-		if n > limit {
-			t.Fatalf("expiry with limit %d deleted %d", limit, n)
-		}
-		pages = append(pages, n)
-		if n < limit || len(pages) > want {
-			return pages
-		}
-	}
-}
-
-func sum(ns []int) int {
-	total := 0
-	for _, n := range ns {
-		total += n
-	}
-	return total
 }
 
 func putMark(t *testing.T, s store.Store, mark store.Mark, now time.Time) {
@@ -386,8 +340,8 @@ func wantMark(t *testing.T, s store.Store, want store.Mark) {
 		name      string
 		got, want time.Time
 	}{{"Until", got.Until, want.Until}, {"UpdatedAt", got.UpdatedAt, want.UpdatedAt}} {
-		if !tm.got.Equal(tm.want) || tm.got.Location() != time.UTC {
-			t.Fatalf("mark %q: %s = %s in %s, want %s in UTC", want.Key, tm.name, at(tm.got), tm.got.Location(), at(tm.want))
+		if d := diffUTC(fmt.Sprintf("mark %q", want.Key), tm.name, tm.got, tm.want); d != "" {
+			t.Fatal(d)
 		}
 	}
 	if got.Key != want.Key || got.Value != want.Value {
@@ -462,33 +416,24 @@ func testPutMarkInvalid(t *testing.T, s store.Store) {
 	}
 }
 
-func expireMarks(t *testing.T, s store.Store, cutoff time.Time, limit int) int {
-	t.Helper()
-	n, err := s.ExpireMarks(t.Context(), cutoff, limit)
-	if err != nil {
-		t.Fatalf("ExpireMarks(%s, %d): %v", at(cutoff), limit, err)
-	}
-	return n
-}
-
 func testExpireMarks(t *testing.T, s store.Store) {
 	// Until, not UpdatedAt, counts: "old" was put last.
 	putMark(t, s, store.Mark{Key: "at-cutoff", Until: t0.Add(time.Hour)}, t0.Add(-time.Hour))
 	putMark(t, s, store.Mark{Key: "later", Until: t0.Add(2 * time.Hour)}, t0.Add(-time.Hour))
 	putMark(t, s, store.Mark{Key: "old", Until: t0}, t0)
 	// The cutoff is exclusive: a mark until exactly it stays.
-	if n := expireMarks(t, s, t0.Add(time.Hour), 100); n != 1 {
+	if n := expire(t, "ExpireMarks", s.ExpireMarks, t0.Add(time.Hour), 100); n != 1 {
 		t.Fatalf("ExpireMarks deleted %d marks, want 1 (old)", n)
 	}
 	wantNoMark(t, s, "old")
 	getMark(t, s, "at-cutoff")
 	getMark(t, s, "later")
-	if n := expireMarks(t, s, t0.Add(time.Hour), 100); n != 0 {
+	if n := expire(t, "ExpireMarks", s.ExpireMarks, t0.Add(time.Hour), 100); n != 0 {
 		t.Fatalf("second ExpireMarks deleted %d marks, want 0", n)
 	}
 	// A mark put again with a later Until is not expired by its old one.
 	putMark(t, s, store.Mark{Key: "at-cutoff", Until: t0.Add(3 * time.Hour)}, t0)
-	if n := expireMarks(t, s, t0.Add(150*time.Minute), 100); n != 1 {
+	if n := expire(t, "ExpireMarks", s.ExpireMarks, t0.Add(150*time.Minute), 100); n != 1 {
 		t.Fatalf("ExpireMarks deleted %d marks, want 1 (later)", n)
 	}
 	getMark(t, s, "at-cutoff")
@@ -500,15 +445,8 @@ func testExpireMarksPaging(t *testing.T, s store.Store) {
 		putMark(t, s, store.Mark{Key: fmt.Sprintf("old%d", i), Until: t0.Add(time.Duration(i) * time.Minute)}, t0)
 	}
 	putMark(t, s, store.Mark{Key: "new", Until: t0.Add(24 * time.Hour)}, t0)
-	pages := page(t, old, limit, func() int { return expireMarks(t, s, t0.Add(12*time.Hour), limit) })
-	if total := sum(pages); total != old {
-		t.Fatalf("paging deleted %d marks in pages %v, want %d", total, pages, old)
-	}
-	for _, limit := range []int{0, -1} {
-		if n, err := s.ExpireMarks(t.Context(), allUntil, limit); err == nil {
-			t.Errorf("ExpireMarks(limit %d) = %d, nil; want an error", limit, n)
-		}
-	}
+	wantPaged(t, "ExpireMarks", s.ExpireMarks, t0.Add(12*time.Hour), limit, old, "marks")
+	wantLimitRefused(t, "ExpireMarks", s.ExpireMarks, allUntil)
 	getMark(t, s, "new")
 }
 
@@ -538,11 +476,7 @@ func listSilences(t *testing.T, s store.Store, q store.SilenceQuery) []store.Sil
 
 // reasons lists the Reason of each silence, which the tests use as a name.
 func reasons(silences []store.Silence) []string {
-	out := make([]string, len(silences))
-	for i, sl := range silences {
-		out[i] = sl.Reason
-	}
-	return out
+	return each(silences, func(sl store.Silence) string { return sl.Reason })
 }
 
 // diffSilence describes how got differs from want, or returns "". Times
@@ -556,9 +490,8 @@ func diffSilence(got, want store.Silence) string {
 		{"EndsAt", got.EndsAt, want.EndsAt},
 		{"CreatedAt", got.CreatedAt, want.CreatedAt},
 	} {
-		if !tm.got.Equal(tm.want) || tm.got.Location() != time.UTC {
-			return fmt.Sprintf("silence %q: %s = %s in %s, want %s in UTC", want.Reason, tm.name, at(tm.got),
-				tm.got.Location(), at(tm.want))
+		if d := diffUTC(fmt.Sprintf("silence %q", want.Reason), tm.name, tm.got, tm.want); d != "" {
+			return d
 		}
 	}
 	got.StartsAt, got.EndsAt, got.CreatedAt = time.Time{}, time.Time{}, time.Time{}
@@ -571,15 +504,7 @@ func diffSilence(got, want store.Silence) string {
 
 // diffSilences compares two lists of silences in order.
 func diffSilences(got, want []store.Silence) string {
-	if !equalStrings(reasons(got), reasons(want)) {
-		return fmt.Sprintf("silences %v, want %v", reasons(got), reasons(want))
-	}
-	for i := range got {
-		if d := diffSilence(got[i], want[i]); d != "" {
-			return d
-		}
-	}
-	return ""
+	return diffList("silences", got, want, reasons, diffSilence)
 }
 
 // silenceByID lists every silence and returns the one with id.
@@ -762,15 +687,6 @@ func testEndSilence(t *testing.T, s store.Store) {
 	}
 }
 
-func expireSilences(t *testing.T, s store.Store, cutoff time.Time, limit int) int {
-	t.Helper()
-	n, err := s.ExpireSilences(t.Context(), cutoff, limit)
-	if err != nil {
-		t.Fatalf("ExpireSilences(%s, %d): %v", at(cutoff), limit, err)
-	}
-	return n
-}
-
 func testExpireSilences(t *testing.T, s store.Store) {
 	putSilence(t, s, newSilence("ended", t0.Add(-2*time.Hour), t0.Add(-time.Hour)), t0)
 	atCutoff := putSilence(t, s, newSilence("at-cutoff", t0.Add(-2*time.Hour), t0), t0)
@@ -780,10 +696,10 @@ func testExpireSilences(t *testing.T, s store.Store) {
 	endSilence(t, s, early.ID, t0.Add(-time.Minute))
 
 	// The cutoff is exclusive: a silence ending exactly at it stays.
-	if n := expireSilences(t, s, t0, 100); n != 2 {
+	if n := expire(t, "ExpireSilences", s.ExpireSilences, t0, 100); n != 2 {
 		t.Fatalf("ExpireSilences deleted %d silences, want 2 (ended, early)", n)
 	}
-	if n := expireSilences(t, s, t0, 100); n != 0 {
+	if n := expire(t, "ExpireSilences", s.ExpireSilences, t0, 100); n != 0 {
 		t.Fatalf("second ExpireSilences deleted %d silences, want 0", n)
 	}
 	if d := diffSilences(listSilences(t, s, store.SilenceQuery{Limit: 10}), []store.Silence{ongoing, atCutoff}); d != "" {
@@ -801,15 +717,8 @@ func testExpireSilencesPaging(t *testing.T, s store.Store) {
 		putSilence(t, s, newSilence(fmt.Sprintf("old%d", i), t0, end), t0)
 	}
 	newer := putSilence(t, s, newSilence("new", t0, t0.Add(24*time.Hour)), t0)
-	pages := page(t, old, limit, func() int { return expireSilences(t, s, t0.Add(12*time.Hour), limit) })
-	if total := sum(pages); total != old {
-		t.Fatalf("paging deleted %d silences in pages %v, want %d", total, pages, old)
-	}
-	for _, limit := range []int{0, -1} {
-		if n, err := s.ExpireSilences(t.Context(), allUntil, limit); err == nil {
-			t.Errorf("ExpireSilences(limit %d) = %d, nil; want an error", limit, n)
-		}
-	}
+	wantPaged(t, "ExpireSilences", s.ExpireSilences, t0.Add(12*time.Hour), limit, old, "silences")
+	wantLimitRefused(t, "ExpireSilences", s.ExpireSilences, allUntil)
 	if d := diffSilences(listSilences(t, s, store.SilenceQuery{Limit: 10}), []store.Silence{newer}); d != "" {
 		t.Fatalf("after paging: %s", d)
 	}

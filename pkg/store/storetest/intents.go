@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -105,11 +104,7 @@ func completeIntent(t *testing.T, s store.Store, in store.Intent, now time.Time,
 }
 
 func intentKeys(intents []store.Intent) []string {
-	out := make([]string, len(intents))
-	for i, in := range intents {
-		out[i] = in.Key
-	}
-	return out
+	return each(intents, func(in store.Intent) string { return in.Key })
 }
 
 // diffIntent describes how got differs from want, or returns "". Times must
@@ -144,11 +139,17 @@ func diffIntent(got, want store.Intent) string {
 
 // diffIntents compares two lists of intents in order.
 func diffIntents(got, want []store.Intent) string {
-	if !equalStrings(intentKeys(got), intentKeys(want)) {
-		return fmt.Sprintf("intents %v, want %v", intentKeys(got), intentKeys(want))
+	return diffList("intents", got, want, intentKeys, diffIntent)
+}
+
+// diffList compares two lists of what in order: first their names, then
+// each pair with diff. It returns "" when they match.
+func diffList[T any](what string, got, want []T, names func([]T) []string, diff func(got, want T) string) string {
+	if !equalStrings(names(got), names(want)) {
+		return fmt.Sprintf("%s %v, want %v", what, names(got), names(want))
 	}
 	for i := range got {
-		if d := diffIntent(got[i], want[i]); d != "" {
+		if d := diff(got[i], want[i]); d != "" {
 			return d
 		}
 	}
@@ -258,36 +259,25 @@ func testEnqueueInsertIfAbsent(t *testing.T, s store.Store) {
 
 func testEnqueueConcurrentSameKey(t *testing.T, s store.Store) {
 	// Two instances handed the same audit event at once record one intent.
-	var (
-		start   = make(chan struct{})
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		created int
-		ids     = map[string]bool{}
-		errs    []error
-	)
-	for g := range goroutines {
-		wg.Go(func() {
-			<-start
-			in := newIntent("k", t0)
-			in.Payload = []byte(fmt.Sprint(g))
-			got, ok, err := s.Enqueue(t.Context(), in, t0)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			ids[got.ID] = true
-			if ok {
-				created++
-			}
-		})
+	type enqueued struct {
+		in      store.Intent
+		created bool
 	}
-	close(start)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	got, err := Race(goroutines, func(g int) (enqueued, error) {
+		in := newIntent("k", t0)
+		in.Payload = []byte(fmt.Sprint(g))
+		stored, ok, err := s.Enqueue(t.Context(), in, t0)
+		return enqueued{stored, ok}, err
+	})
+	if err != nil {
 		t.Fatal(err)
+	}
+	created, ids := 0, map[string]bool{}
+	for _, e := range got {
+		ids[e.in.ID] = true
+		if e.created {
+			created++
+		}
 	}
 	if created != 1 || len(ids) != 1 {
 		t.Fatalf("%d concurrent Enqueues of one key: %d created, %d distinct IDs returned; want 1 and 1",
@@ -479,38 +469,26 @@ func testConcurrentLease(t *testing.T, s store.Store) {
 	for i := range intents {
 		enqueueNew(t, s, fmt.Sprintf("k%02d", i), t0)
 	}
-	var (
-		start  = make(chan struct{})
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		leased = map[string]int{}
-		tokens = map[string]bool{}
-		errs   []error
-	)
-	for range goroutines {
-		wg.Go(func() {
-			<-start
-			for {
-				got, err := s.LeaseIntents(t.Context(), t0, t0.Add(lease), limit)
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				}
-				for _, in := range got {
-					leased[in.Key]++
-					tokens[in.LeaseToken] = true
-				}
-				mu.Unlock()
-				if err != nil || len(got) == 0 {
-					return
-				}
+	// Each goroutine leases until nothing is left, or it fails.
+	got, err := Race(goroutines, func(int) ([]store.Intent, error) {
+		var mine []store.Intent
+		for {
+			page, err := s.LeaseIntents(t.Context(), t0, t0.Add(lease), limit)
+			mine = append(mine, page...)
+			if err != nil || len(page) == 0 {
+				return mine, err
 			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+		}
+	})
+	if err != nil {
 		t.Fatal(err)
+	}
+	leased, tokens := map[string]int{}, map[string]bool{}
+	for _, mine := range got {
+		for _, in := range mine {
+			leased[in.Key]++
+			tokens[in.LeaseToken] = true
+		}
 	}
 	for i := range intents {
 		if key := fmt.Sprintf("k%02d", i); leased[key] != 1 {
@@ -812,15 +790,6 @@ func testIntentsBadQuery(t *testing.T, s store.Store) {
 	}
 }
 
-func expireIntents(t *testing.T, s store.Store, cutoff time.Time, limit int) int {
-	t.Helper()
-	n, err := s.ExpireIntents(t.Context(), cutoff, limit)
-	if err != nil {
-		t.Fatalf("ExpireIntents(%s, %d): %v", at(cutoff), limit, err)
-	}
-	return n
-}
-
 // finish enqueues key due at when, leases it then and completes it, or fails
 // it when fail is set, at the same instant.
 func finish(t *testing.T, s store.Store, key string, when time.Time, fail bool) store.Intent {
@@ -851,10 +820,10 @@ func testExpireIntentsOnlyFinished(t *testing.T, s store.Store) {
 	done3 := finish(t, s, "done-3h", t0.Add(3*time.Hour), false)
 
 	// The cutoff is exclusive: done-3h, updated exactly at it, stays.
-	if n := expireIntents(t, s, t0.Add(3*time.Hour), 100); n != 2 {
+	if n := expire(t, "ExpireIntents", s.ExpireIntents, t0.Add(3*time.Hour), 100); n != 2 {
 		t.Fatalf("ExpireIntents deleted %d intents, want 2 (done-1h, failed-2h)", n)
 	}
-	if n := expireIntents(t, s, t0.Add(3*time.Hour), 100); n != 0 {
+	if n := expire(t, "ExpireIntents", s.ExpireIntents, t0.Add(3*time.Hour), 100); n != 0 {
 		t.Fatalf("second ExpireIntents deleted %d intents, want 0", n)
 	}
 	for _, gone := range []store.Intent{done1, failed2} {
@@ -865,7 +834,7 @@ func testExpireIntentsOnlyFinished(t *testing.T, s store.Store) {
 	wantIntent(t, s, done3)
 
 	// Even a cutoff after everything leaves the unfinished intents.
-	if n := expireIntents(t, s, t0.Add(10000*time.Hour), 100); n != 1 {
+	if n := expire(t, "ExpireIntents", s.ExpireIntents, t0.Add(10000*time.Hour), 100); n != 1 {
 		t.Fatalf("ExpireIntents deleted %d intents, want 1 (done-3h)", n)
 	}
 	if got := intentKeys(listIntents(t, s, store.IntentQuery{Limit: 10})); !equalStrings(got, []string{"old-leased", "old-pending"}) {
@@ -886,32 +855,12 @@ func testExpireIntentsPaging(t *testing.T, s store.Store) {
 	}
 	newer := finish(t, s, "new", t0.Add(24*time.Hour), false)
 
-	cutoff := t0.Add(12 * time.Hour)
-	var pages []int
-	total := 0
-	for {
-		n := expireIntents(t, s, cutoff, limit)
-		if n > limit {
-			t.Fatalf("ExpireIntents(limit %d) deleted %d", limit, n)
-		}
-		pages = append(pages, n)
-		total += n
-		if n < limit || len(pages) > old {
-			break
-		}
-	}
-	if total != old {
-		t.Fatalf("paging deleted %d intents in pages %v, want %d", total, pages, old)
-	}
+	wantPaged(t, "ExpireIntents", s.ExpireIntents, t0.Add(12*time.Hour), limit, old, "intents")
 	wantIntent(t, s, newer)
 }
 
 func testExpireIntentsBadLimit(t *testing.T, s store.Store) {
 	done := finish(t, s, "k", t0, false)
-	for _, limit := range []int{0, -1} {
-		if n, err := s.ExpireIntents(t.Context(), t0.Add(time.Hour), limit); err == nil {
-			t.Errorf("ExpireIntents(limit %d) = %d, nil; want an error", limit, n)
-		}
-	}
+	wantLimitRefused(t, "ExpireIntents", s.ExpireIntents, t0.Add(time.Hour))
 	wantIntent(t, s, done)
 }

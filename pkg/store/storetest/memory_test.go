@@ -110,6 +110,14 @@ func (m *memory) Complete(ctx context.Context, key string, _ time.Time) error {
 }
 
 func (m *memory) ExpireClaims(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	return m.expire(ctx, limit, func() int {
+		return len(expireOldest(m.claims, cutoff, limit, func(c *claim) (time.Time, bool) { return c.firstClaimed, true }))
+	})
+}
+
+// expire checks limit and runs del, which deletes and returns how many it
+// did, holding the mutex.
+func (m *memory) expire(ctx context.Context, limit int, del func() int) (int, error) {
 	if limit <= 0 {
 		return 0, errors.New("limit not positive")
 	}
@@ -117,18 +125,31 @@ func (m *memory) ExpireClaims(ctx context.Context, cutoff time.Time, limit int) 
 		return 0, err
 	}
 	defer m.mu.Unlock()
-	var old []string
-	for k, c := range m.claims {
-		if c.firstClaimed.Before(cutoff) {
+	return del(), nil
+}
+
+// expireOldest deletes from items, oldest first, at most limit of those
+// whose time (as when gives it, when it gives one) is before cutoff, and
+// returns them. The caller holds the mutex.
+func expireOldest[K comparable, V any](items map[K]V, cutoff time.Time, limit int, when func(V) (time.Time, bool)) []V {
+	var old []K
+	for k, v := range items {
+		if tm, ok := when(v); ok && tm.Before(cutoff) {
 			old = append(old, k)
 		}
 	}
-	sort.Slice(old, func(i, j int) bool { return m.claims[old[i]].firstClaimed.Before(m.claims[old[j]].firstClaimed) })
-	old = old[:min(limit, len(old))]
-	for _, k := range old {
-		delete(m.claims, k)
+	timeOf := func(k K) time.Time {
+		tm, _ := when(items[k])
+		return tm
 	}
-	return len(old), nil
+	sort.Slice(old, func(i, j int) bool { return timeOf(old[i]).Before(timeOf(old[j])) })
+	old = old[:min(limit, len(old))]
+	deleted := make([]V, len(old))
+	for i, k := range old {
+		deleted[i] = items[k]
+		delete(items, k)
+	}
+	return deleted
 }
 
 func (m *memory) Release(ctx context.Context, key string) error {
@@ -377,26 +398,15 @@ func (m *memory) Intents(ctx context.Context, q store.IntentQuery) ([]store.Inte
 }
 
 func (m *memory) ExpireIntents(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, errors.New("limit not positive")
-	}
-	if err := m.lock(ctx); err != nil {
-		return 0, err
-	}
-	defer m.mu.Unlock()
-	var old []store.Intent
-	for _, in := range m.intents {
-		if (in.State == store.IntentDone || in.State == store.IntentFailed) && in.UpdatedAt.Before(cutoff) {
-			old = append(old, in)
+	return m.expire(ctx, limit, func() int {
+		old := expireOldest(m.intents, cutoff, limit, func(in store.Intent) (time.Time, bool) {
+			return in.UpdatedAt, in.State == store.IntentDone || in.State == store.IntentFailed
+		})
+		for _, in := range old {
+			delete(m.keys, in.Key)
 		}
-	}
-	sort.Slice(old, func(i, j int) bool { return old[i].UpdatedAt.Before(old[j].UpdatedAt) })
-	old = old[:min(limit, len(old))]
-	for _, in := range old {
-		delete(m.intents, in.ID)
-		delete(m.keys, in.Key)
-	}
-	return len(old), nil
+		return len(old)
+	})
 }
 
 func (m *memory) RecordHit(ctx context.Context, scope, id string, at time.Time) (bool, error) {
@@ -454,25 +464,9 @@ func (m *memory) Hits(ctx context.Context, scope string, since, until time.Time,
 }
 
 func (m *memory) ExpireHits(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, errors.New("limit not positive")
-	}
-	if err := m.lock(ctx); err != nil {
-		return 0, err
-	}
-	defer m.mu.Unlock()
-	var old []hitKey
-	for k, at := range m.hits {
-		if at.Before(cutoff) {
-			old = append(old, k)
-		}
-	}
-	sort.Slice(old, func(i, j int) bool { return m.hits[old[i]].Before(m.hits[old[j]]) })
-	old = old[:min(limit, len(old))]
-	for _, k := range old {
-		delete(m.hits, k)
-	}
-	return len(old), nil
+	return m.expire(ctx, limit, func() int {
+		return len(expireOldest(m.hits, cutoff, limit, func(at time.Time) (time.Time, bool) { return at, true }))
+	})
 }
 
 func (m *memory) PutMark(ctx context.Context, mark store.Mark, now time.Time) error {
@@ -510,25 +504,9 @@ func (m *memory) DeleteMark(ctx context.Context, key string) error {
 }
 
 func (m *memory) ExpireMarks(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, errors.New("limit not positive")
-	}
-	if err := m.lock(ctx); err != nil {
-		return 0, err
-	}
-	defer m.mu.Unlock()
-	var old []store.Mark
-	for _, mark := range m.marks {
-		if mark.Until.Before(cutoff) {
-			old = append(old, mark)
-		}
-	}
-	sort.Slice(old, func(i, j int) bool { return old[i].Until.Before(old[j].Until) })
-	old = old[:min(limit, len(old))]
-	for _, mark := range old {
-		delete(m.marks, mark.Key)
-	}
-	return len(old), nil
+	return m.expire(ctx, limit, func() int {
+		return len(expireOldest(m.marks, cutoff, limit, func(mark store.Mark) (time.Time, bool) { return mark.Until, true }))
+	})
 }
 
 func (m *memory) PutSilence(ctx context.Context, sl store.Silence, now time.Time) (store.Silence, error) {
@@ -583,25 +561,9 @@ func (m *memory) EndSilence(ctx context.Context, id string, now time.Time) error
 }
 
 func (m *memory) ExpireSilences(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, errors.New("limit not positive")
-	}
-	if err := m.lock(ctx); err != nil {
-		return 0, err
-	}
-	defer m.mu.Unlock()
-	var old []store.Silence
-	for _, sl := range m.silences {
-		if sl.EndsAt.Before(cutoff) {
-			old = append(old, sl)
-		}
-	}
-	sort.Slice(old, func(i, j int) bool { return old[i].EndsAt.Before(old[j].EndsAt) })
-	old = old[:min(limit, len(old))]
-	for _, sl := range old {
-		delete(m.silences, sl.ID)
-	}
-	return len(old), nil
+	return m.expire(ctx, limit, func() int {
+		return len(expireOldest(m.silences, cutoff, limit, func(sl store.Silence) (time.Time, bool) { return sl.EndsAt, true }))
+	})
 }
 
 func (m *memory) Close() error {

@@ -224,34 +224,40 @@ func testCompleteUnknownKey(t *testing.T, s store.Store) {
 
 const goroutines = 16
 
-// claimAll has every one of n goroutines Claim key at now, released together,
-// and counts the outcomes.
-func claimAll(t *testing.T, s store.Store, key string, now time.Time, n int) map[store.ClaimState]int {
-	t.Helper()
+// Race calls try from n goroutines released together, i being 0 to n-1 in
+// turn, and returns what each call returned, by i, and their errors joined.
+// Implementations' own tests use it to race several handles on one store.
+func Race[T any](n int, try func(i int) (T, error)) ([]T, error) {
 	var (
-		start  = make(chan struct{})
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		counts = map[store.ClaimState]int{}
-		errs   []error
+		start = make(chan struct{})
+		wg    sync.WaitGroup
+		got   = make([]T, n)
+		errs  = make([]error, n)
 	)
-	for range n {
+	for i := range n {
 		wg.Go(func() {
 			<-start
-			state, err := s.Claim(t.Context(), key, now, now.Add(lease))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			counts[state]++
+			got[i], errs[i] = try(i)
 		})
 	}
 	close(start)
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	return got, errors.Join(errs...)
+}
+
+// claimAll has every one of n goroutines Claim key at now, released together,
+// and counts the outcomes.
+func claimAll(t *testing.T, s store.Store, key string, now time.Time, n int) map[store.ClaimState]int {
+	t.Helper()
+	states, err := Race(n, func(int) (store.ClaimState, error) {
+		return s.Claim(t.Context(), key, now, now.Add(lease))
+	})
+	if err != nil {
 		t.Fatalf("concurrent Claim(%q): %v", key, err)
+	}
+	counts := map[store.ClaimState]int{}
+	for _, state := range states {
+		counts[state]++
 	}
 	return counts
 }
@@ -275,40 +281,26 @@ func testConcurrentReclaimSameKey(t *testing.T, s store.Store) {
 func testConcurrentClaimDistinctKeys(t *testing.T, s store.Store) {
 	const perGoroutine = 4
 	ctx := t.Context()
-	var (
-		start = make(chan struct{})
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		errs  []error
-	)
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		errs = append(errs, err)
-	}
-	for g := range goroutines {
-		wg.Go(func() {
-			<-start
-			for i := range perGoroutine {
-				key := fmt.Sprintf("k-%d-%d", g, i)
-				state, err := s.Claim(ctx, key, t0, t0.Add(lease))
-				if err != nil {
-					fail(fmt.Errorf("Claim(%q): %w", key, err))
-					continue
-				}
-				if state != store.Claimed {
-					fail(fmt.Errorf("Claim(%q) = %s, want claimed", key, state))
-					continue
-				}
-				if err := s.Complete(ctx, key, t0.Add(time.Second)); err != nil {
-					fail(fmt.Errorf("Complete(%q): %w", key, err))
-				}
+	_, err := Race(goroutines, func(g int) (struct{}, error) {
+		var errs []error
+		for i := range perGoroutine {
+			key := fmt.Sprintf("k-%d-%d", g, i)
+			state, err := s.Claim(ctx, key, t0, t0.Add(lease))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("Claim(%q): %w", key, err))
+				continue
 			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+			if state != store.Claimed {
+				errs = append(errs, fmt.Errorf("Claim(%q) = %s, want claimed", key, state))
+				continue
+			}
+			if err := s.Complete(ctx, key, t0.Add(time.Second)); err != nil {
+				errs = append(errs, fmt.Errorf("Complete(%q): %w", key, err))
+			}
+		}
+		return struct{}{}, errors.Join(errs...)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	for g := range goroutines {
@@ -318,13 +310,53 @@ func testConcurrentClaimDistinctKeys(t *testing.T, s store.Store) {
 	}
 }
 
-func expire(t *testing.T, s store.Store, cutoff time.Time, limit int) int {
+// expireFunc is the form of every Expire method of store.Store.
+type expireFunc func(ctx context.Context, cutoff time.Time, limit int) (int, error)
+
+// expire calls fn, the Expire method name names, and fails the test on an
+// error.
+func expire(t *testing.T, name string, fn expireFunc, cutoff time.Time, limit int) int {
 	t.Helper()
-	n, err := s.ExpireClaims(t.Context(), cutoff, limit)
+	n, err := fn(t.Context(), cutoff, limit)
 	if err != nil {
-		t.Fatalf("ExpireClaims(t0%+v, %d): %v", cutoff.Sub(t0), limit, err)
+		t.Fatalf("%s(%s, %d): %v", name, at(cutoff), limit, err)
 	}
 	return n
+}
+
+// wantPaged calls fn, the Expire method name names, at cutoff until it
+// deletes fewer than limit, and fails unless the pages add up to want (noun
+// names what they hold). It stops after more pages than the want items could
+// fill, so a store that never runs dry fails.
+func wantPaged(t *testing.T, name string, fn expireFunc, cutoff time.Time, limit, want int, noun string) {
+	t.Helper()
+	var pages []int
+	total := 0
+	for {
+		n := expire(t, name, fn, cutoff, limit)
+		if n > limit {
+			t.Fatalf("%s(limit %d) deleted %d", name, limit, n)
+		}
+		pages = append(pages, n)
+		total += n
+		if n < limit || len(pages) > want {
+			break
+		}
+	}
+	if total != want {
+		t.Fatalf("paging deleted %d %s in pages %v, want %d", total, noun, pages, want)
+	}
+}
+
+// wantLimitRefused checks that fn, the Expire method name names, refuses a
+// limit that is not positive.
+func wantLimitRefused(t *testing.T, name string, fn expireFunc, cutoff time.Time) {
+	t.Helper()
+	for _, limit := range []int{0, -1} {
+		if n, err := fn(t.Context(), cutoff, limit); err == nil {
+			t.Errorf("%s(limit %d) = %d, nil; want an error", name, limit, n)
+		}
+	}
 }
 
 func testExpireClaimsCutoff(t *testing.T, s store.Store) {
@@ -338,10 +370,10 @@ func testExpireClaimsCutoff(t *testing.T, s store.Store) {
 		}
 	}
 	// The cutoff is exclusive: k2, claimed exactly at it, stays.
-	if n := expire(t, s, t0.Add(2*time.Hour), 100); n != 2 {
+	if n := expire(t, "ExpireClaims", s.ExpireClaims, t0.Add(2*time.Hour), 100); n != 2 {
 		t.Fatalf("ExpireClaims deleted %d keys, want 2 (k0, k1)", n)
 	}
-	if n := expire(t, s, t0.Add(2*time.Hour), 100); n != 0 {
+	if n := expire(t, "ExpireClaims", s.ExpireClaims, t0.Add(2*time.Hour), 100); n != 0 {
 		t.Fatalf("second ExpireClaims deleted %d keys, want 0", n)
 	}
 
@@ -364,7 +396,7 @@ func testExpireClaimsFirstClaimed(t *testing.T, s store.Store) {
 	// counts from the first claim.
 	wantClaim(t, s, "k", t0, t0.Add(lease), store.Claimed)
 	wantClaim(t, s, "k", t0.Add(2*time.Hour), t0.Add(2*time.Hour+lease), store.Claimed)
-	if n := expire(t, s, t0.Add(time.Hour), 10); n != 1 {
+	if n := expire(t, "ExpireClaims", s.ExpireClaims, t0.Add(time.Hour), 10); n != 1 {
 		t.Fatalf("ExpireClaims deleted %d keys, want 1", n)
 	}
 }
@@ -378,34 +410,14 @@ func testExpireClaimsPaging(t *testing.T, s store.Store) {
 	wantClaim(t, s, "new", newer, newer.Add(lease), store.Claimed)
 	complete(t, s, "new", newer)
 
-	cutoff := t0.Add(12 * time.Hour)
-	var pages []int
-	total := 0
-	for {
-		n := expire(t, s, cutoff, limit)
-		if n > limit {
-			t.Fatalf("ExpireClaims(limit %d) deleted %d", limit, n)
-		}
-		pages = append(pages, n)
-		total += n
-		if n < limit || len(pages) > old {
-			break
-		}
-	}
-	if total != old {
-		t.Fatalf("paging deleted %d keys in pages %v, want %d", total, pages, old)
-	}
+	wantPaged(t, "ExpireClaims", s.ExpireClaims, t0.Add(12*time.Hour), limit, old, "keys")
 	wantClaim(t, s, "new", newer.Add(time.Hour), newer.Add(2*time.Hour), store.Done)
 	wantClaim(t, s, "old0", newer, newer.Add(lease), store.Claimed)
 }
 
 func testExpireClaimsBadLimit(t *testing.T, s store.Store) {
 	wantClaim(t, s, "k", t0, t0.Add(lease), store.Claimed)
-	for _, limit := range []int{0, -1} {
-		if n, err := s.ExpireClaims(t.Context(), t0.Add(time.Hour), limit); err == nil {
-			t.Errorf("ExpireClaims(limit %d) = %d, nil; want an error", limit, n)
-		}
-	}
+	wantLimitRefused(t, "ExpireClaims", s.ExpireClaims, t0.Add(time.Hour))
 	wantClaim(t, s, "k", t0, t0.Add(lease), store.Held)
 }
 
@@ -427,13 +439,18 @@ func journal(t *testing.T, s store.Store, q store.JournalQuery) []store.Entry {
 	return entries
 }
 
-// details lists the Detail of each entry, which the tests use as a name.
-func details(entries []store.Entry) []string {
-	out := make([]string, len(entries))
-	for i, e := range entries {
-		out[i] = e.Detail
+// each returns f of every element of xs, in order.
+func each[T, U any](xs []T, f func(T) U) []U {
+	out := make([]U, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
 	}
 	return out
+}
+
+// details lists the Detail of each entry, which the tests use as a name.
+func details(entries []store.Entry) []string {
+	return each(entries, func(e store.Entry) string { return e.Detail })
 }
 
 func equalStrings(a, b []string) bool {
