@@ -6,7 +6,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,12 +13,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/reinstate/reinstate/pkg/decide"
-	"github.com/reinstate/reinstate/pkg/graphsim"
+	"github.com/reinstate/reinstate/pkg/graphsim/simtest"
 )
 
 // Fixtures of the plan tests (testdata/plan). rules.yaml's header says which
@@ -1039,54 +1037,21 @@ func TestPlanReadsTheRecycleBinFromGraphsim(t *testing.T) {
 		paymentsID = "e5a7c9d1-6f8b-4a0c-8e4f-5b7d9f1b3c65" // sec-prod-payments, a cloud security group
 		adminToken = "admin-token"
 	)
-	seed, err := graphsim.LoadSeed("../../testdata/graphsim/seed.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := graphsim.Options{}
-	opts.Throttle.CAQuota, opts.Throttle.AuditQuota = -1, -1
-	sim, err := graphsim.New(seed, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var counting atomic.Bool
-	var reads, writes atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if counting.Load() {
-			if r.Method == http.MethodGet {
-				reads.Add(1)
-			} else {
-				writes.Add(1)
-			}
-		}
-		sim.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
+	tn := simtest.Start(t, "../../testdata/graphsim/seed.json")
 
-	// The administrator deletes the group; graphsim logs it.
-	before := len(sim.AuditRecords())
-	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/v1.0/groups/"+paymentsID, nil)
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("DELETE sec-prod-payments: %d", resp.StatusCode)
-	}
-	page, err := json.Marshal(map[string]any{"value": sim.AuditRecords()[before:]})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The administrator deletes the group; graphsim logs it. Counting starts
+	// after: reads and writes are plan's requests, whatever token they bear.
+	page := tn.DeleteAs(t, adminToken, "groups", paymentsID)
+	reads0, writes0 := tn.Reads(""), tn.Writes("")
+	reads := func() int64 { return tn.Reads("") - reads0 }
+	writes := func() int64 { return tn.Writes("") - writes0 }
 	file := filepath.Join(t.TempDir(), "audit-page.json")
 	if err := os.WriteFile(file, page, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	counting.Store(true)
 
 	vars := map[string]string{"REINSTATE_GRAPH_AUTH": "static", "REINSTATE_GRAPH_TOKEN": "reinstate-token"}
-	r := invoke(t, vars, "", "plan", "--rules", planObjectRules, "--graph", srv.URL, file)
+	r := invoke(t, vars, "", "plan", "--rules", planObjectRules, "--graph", tn.URL, file)
 	if r.code != 0 {
 		t.Fatalf("plan --graph: exit %d\n%s", r.code, r.stderr)
 	}
@@ -1097,8 +1062,8 @@ func TestPlanReadsTheRecycleBinFromGraphsim(t *testing.T) {
 	if !strings.Contains(r.stderr, "1 recycle-bin reads") {
 		t.Errorf("summary does not count one recycle-bin read:\n%s", r.stderr)
 	}
-	if reads.Load() == 0 || writes.Load() != 0 {
-		t.Errorf("plan made %d reads and %d other requests to graphsim; want reads and no writes", reads.Load(), writes.Load())
+	if reads() == 0 || writes() != 0 {
+		t.Errorf("plan made %d reads and %d other requests to graphsim; want reads and no writes", reads(), writes())
 	}
 
 	r = invoke(t, nil, "", "plan", "--rules", planObjectRules, file)
@@ -1108,15 +1073,11 @@ func TestPlanReadsTheRecycleBinFromGraphsim(t *testing.T) {
 	if want := `"objectName":"sec-prod-payments","rule":null,"actions":[],"guard":null,`; !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, `"object":"not-read"`) {
 		t.Errorf("without --graph, want no match and \"object\":\"not-read\":\n%s", r.stdout)
 	}
-	if writes.Load() != 0 {
-		t.Errorf("%d requests other than GET reached graphsim", writes.Load())
+	if writes() != 0 {
+		t.Errorf("%d requests other than GET reached graphsim", writes())
 	}
 	// The group is still in the bin: plan restored nothing.
-	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/v1.0/groups/"+paymentsID, nil)
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	if resp, err := http.DefaultClient.Do(req); err != nil {
-		t.Fatal(err)
-	} else if resp.Body.Close(); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET the deleted group: %d, want 404", resp.StatusCode)
+	if status := tn.Status(t, adminToken, "groups", paymentsID); status != http.StatusNotFound {
+		t.Errorf("GET the deleted group: %d, want 404", status)
 	}
 }

@@ -15,14 +15,13 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/reinstate/reinstate/pkg/audit"
 	"github.com/reinstate/reinstate/pkg/decide"
-	"github.com/reinstate/reinstate/pkg/graphapi"
 	"github.com/reinstate/reinstate/pkg/graphsim"
+	"github.com/reinstate/reinstate/pkg/graphsim/simtest"
 	"github.com/reinstate/reinstate/pkg/guard"
 	"github.com/reinstate/reinstate/pkg/recovery"
 	"github.com/reinstate/reinstate/pkg/rules"
@@ -48,77 +47,27 @@ var (
 	wall = t0.Add(24 * time.Hour)
 )
 
-// env is graphsim on loopback, counting the recycle-bin reads it answers.
-type env struct {
-	t       *testing.T
-	srv     *graphsim.Server
-	http    *httptest.Server
-	binGets atomic.Int64
-}
-
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	seed, err := graphsim.LoadSeed(seedPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := graphsim.Options{Clock: func() time.Time { return t0 }}
-	opts.Throttle.CAQuota, opts.Throttle.AuditQuota = -1, -1
-	e := &env{t: t}
-	if e.srv, err = graphsim.New(seed, opts); err != nil {
-		t.Fatal(err)
-	}
-	e.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && strings.Contains(strings.ToLower(r.URL.Path), "deleteditems") {
-			e.binGets.Add(1)
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	t.Cleanup(e.http.Close)
-	return e
+// newEnv is graphsim on loopback at t0, counting the recycle-bin reads it
+// answers.
+func newEnv(t *testing.T) *simtest.Tenant {
+	return simtest.Start(t, seedPath, func(o *graphsim.Options) { o.Clock = func() time.Time { return t0 } })
 }
 
 // bin is the recovery executor as Reinstate, over baseURL.
 func bin(t *testing.T, baseURL string) *recovery.Executor {
-	t.Helper()
-	c, err := graphapi.New(graphapi.Config{BaseURL: baseURL, Auth: graphapi.AuthStatic, Token: reinstateTok, Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return recovery.NewExecutor(c, recovery.ExecutorOptions{VerifyDelays: []time.Duration{0}, FollowUpDelays: []time.Duration{0}, CAPacer: recovery.NewPacer(100_000, time.Second)})
-}
-
-func (e *env) bin() *recovery.Executor { return bin(e.t, e.http.URL) }
-
-// softDelete deletes a live group through Graph as the admin, so that the
-// recycle bin holds it.
-func (e *env) softDelete(id string) {
-	e.t.Helper()
-	req, err := http.NewRequest(http.MethodDelete, e.http.URL+"/v1.0/groups/"+id, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+adminTok)
-	resp, err := e.http.Client().Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		e.t.Fatalf("DELETE groups/%s: %s", id, resp.Status)
-	}
+	return simtest.Executor(t, baseURL, reinstateTok)
 }
 
 // faults replaces graphsim's fault configuration through /_sim/faults.
-func (e *env) faults(body string) {
-	e.t.Helper()
-	resp, err := e.http.Client().Post(e.http.URL+"/_sim/faults", "application/json", strings.NewReader(body))
+func faults(t *testing.T, e *simtest.Tenant, body string) {
+	t.Helper()
+	resp, err := e.Server.Client().Post(e.URL+"/_sim/faults", "application/json", strings.NewReader(body))
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		e.t.Fatalf("POST /_sim/faults %s: %s", body, resp.Status)
+		t.Fatalf("POST /_sim/faults %s: %s", body, resp.Status)
 	}
 }
 
@@ -355,9 +304,9 @@ func TestEnrichment(t *testing.T) {
 
 	t.Run("a rule reading object sees the bin copy; reads are cached", func(t *testing.T) {
 		e := newEnv(t)
-		e.softDelete(paymentsID)
+		e.DeleteAs(t, adminTok, "groups", paymentsID)
 		eng := engine(t, parse(t, objectTable, nil), openStore(t))
-		objects := decide.NewObjects(e.bin())
+		objects := decide.NewObjects(bin(t, e.URL))
 		d := decideOne(t, eng, event("e1", audit.DeletionSoft, payments), objects)
 		if d.Object != "found" || d.RuleName() != "security-groups" || !slices.Equal(d.Actions, []string{"restore", "notify:secops"}) || d.Severity != rules.SeverityCritical || d.Deferred {
 			t.Errorf("decision %+v", d)
@@ -367,21 +316,21 @@ func TestEnrichment(t *testing.T) {
 		if d2.Object != "found" || d2.RuleName() != "security-groups" {
 			t.Errorf("second decision %+v", d2)
 		}
-		if objects.Reads != 1 || e.binGets.Load() != 1 {
-			t.Errorf("Reads %d, bin GETs %d; want 1, 1", objects.Reads, e.binGets.Load())
+		if objects.Reads != 1 || e.BinReads() != 1 {
+			t.Errorf("Reads %d, bin GETs %d; want 1, 1", objects.Reads, e.BinReads())
 		}
 		// Another instance reads again.
-		other := decide.NewObjects(e.bin())
+		other := decide.NewObjects(bin(t, e.URL))
 		decideOne(t, eng, event("e3", audit.DeletionSoft, payments), other)
-		if other.Reads != 1 || e.binGets.Load() != 2 {
-			t.Errorf("new Objects: Reads %d, bin GETs %d; want 1, 2", other.Reads, e.binGets.Load())
+		if other.Reads != 1 || e.BinReads() != 2 {
+			t.Errorf("new Objects: Reads %d, bin GETs %d; want 1, 2", other.Reads, e.BinReads())
 		}
 	})
 
 	t.Run("a bin copy that does not satisfy the rule", func(t *testing.T) {
 		e := newEnv(t)
 		eng := engine(t, parse(t, objectTable, nil), openStore(t))
-		objects := decide.NewObjects(e.bin())
+		objects := decide.NewObjects(bin(t, e.URL))
 		// Orion is a Microsoft 365 group already in the bin: securityEnabled false.
 		d := decideOne(t, eng, event("e1", audit.DeletionSoft, groupT(deletedOrion, "Orion")), objects)
 		if d.Object != "found" || d.RuleName() != "other-groups" || !slices.Equal(d.Actions, []string{"notify:audit-log"}) {
@@ -392,15 +341,15 @@ func TestEnrichment(t *testing.T) {
 	t.Run("an object not in the bin is absent and null", func(t *testing.T) {
 		e := newEnv(t)
 		eng := engine(t, parse(t, objectTable, nil), openStore(t))
-		objects := decide.NewObjects(e.bin())
+		objects := decide.NewObjects(bin(t, e.URL))
 		d := decideOne(t, eng, event("e1", audit.DeletionSoft, printers), objects)
 		if d.Object != "absent" || d.RuleName() != "other-groups" || d.Deferred || !strings.Contains(d.Reason, "matched other-groups") {
 			t.Errorf("decision %+v", d)
 		}
 		// Absent is cached too.
 		decideOne(t, eng, event("e2", audit.DeletionSoft, printers), objects)
-		if objects.Reads != 1 || e.binGets.Load() != 1 {
-			t.Errorf("Reads %d, bin GETs %d; want 1, 1", objects.Reads, e.binGets.Load())
+		if objects.Reads != 1 || e.BinReads() != 1 {
+			t.Errorf("Reads %d, bin GETs %d; want 1, 1", objects.Reads, e.BinReads())
 		}
 	})
 
@@ -416,16 +365,16 @@ func TestEnrichment(t *testing.T) {
 
 	unavailable := []struct {
 		name  string
-		setup func(t *testing.T, e *env) *recovery.Executor
+		setup func(t *testing.T, e *simtest.Tenant) *recovery.Executor
 	}{{
 		name: "5xx from graphsim",
-		setup: func(t *testing.T, e *env) *recovery.Executor {
-			e.faults(`{"errorRate": 1}`)
-			return e.bin()
+		setup: func(t *testing.T, e *simtest.Tenant) *recovery.Executor {
+			faults(t, e, `{"errorRate": 1}`)
+			return bin(t, e.URL)
 		},
 	}, {
 		name: "a closed loopback port",
-		setup: func(t *testing.T, e *env) *recovery.Executor {
+		setup: func(t *testing.T, e *simtest.Tenant) *recovery.Executor {
 			closed := httptest.NewServer(http.NotFoundHandler())
 			url := closed.URL
 			closed.Close()
@@ -435,7 +384,7 @@ func TestEnrichment(t *testing.T) {
 	for _, tc := range unavailable {
 		t.Run("Graph unavailable: "+tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.softDelete(paymentsID)
+			e.DeleteAs(t, adminTok, "groups", paymentsID)
 			st := openStore(t)
 			eng := engine(t, parse(t, objectTable, nil), st)
 			objects := decide.NewObjects(tc.setup(t, e))
@@ -462,14 +411,14 @@ func TestEnrichment(t *testing.T) {
 
 	t.Run("unavailable is not cached: Graph back, the same Objects reads again", func(t *testing.T) {
 		e := newEnv(t)
-		e.softDelete(paymentsID)
+		e.DeleteAs(t, adminTok, "groups", paymentsID)
 		eng := engine(t, parse(t, objectTable, nil), openStore(t))
-		objects := decide.NewObjects(e.bin())
-		e.faults(`{"errorRate": 1}`)
+		objects := decide.NewObjects(bin(t, e.URL))
+		faults(t, e, `{"errorRate": 1}`)
 		if d := decideOne(t, eng, event("e1", audit.DeletionSoft, payments), objects); !d.Deferred {
 			t.Fatalf("not deferred: %+v", d)
 		}
-		e.faults(`{}`)
+		faults(t, e, `{}`)
 		d := decideOne(t, eng, event("e1", audit.DeletionSoft, payments), objects)
 		if d.Deferred || d.Object != "found" || d.RuleName() != "security-groups" || objects.Reads != 2 {
 			t.Errorf("decision %+v, Reads %d", d, objects.Reads)
@@ -490,12 +439,12 @@ func TestEnrichment(t *testing.T) {
 	for _, tc := range notRead {
 		t.Run("the bin is not read: "+tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.softDelete(paymentsID)
+			e.DeleteAs(t, adminTok, "groups", paymentsID)
 			eng := engine(t, parse(t, tc.table, nil), openStore(t))
-			objects := decide.NewObjects(e.bin())
+			objects := decide.NewObjects(bin(t, e.URL))
 			d := decideOne(t, eng, tc.ev, objects)
-			if objects.Reads != 0 || e.binGets.Load() != 0 {
-				t.Errorf("Reads %d, bin GETs %d; want 0", objects.Reads, e.binGets.Load())
+			if objects.Reads != 0 || e.BinReads() != 0 {
+				t.Errorf("Reads %d, bin GETs %d; want 0", objects.Reads, e.BinReads())
 			}
 			if d.Object != "not-read" || d.RuleName() != tc.rule || d.Deferred {
 				t.Errorf("decision %+v", d)
@@ -505,9 +454,9 @@ func TestEnrichment(t *testing.T) {
 
 	t.Run("one read per object of a multi-target event", func(t *testing.T) {
 		e := newEnv(t)
-		e.softDelete(paymentsID)
+		e.DeleteAs(t, adminTok, "groups", paymentsID)
 		eng := engine(t, parse(t, objectTable, nil), openStore(t))
-		objects := decide.NewObjects(e.bin())
+		objects := decide.NewObjects(bin(t, e.URL))
 		ds, err := eng.Decide(ctx, event("e1", audit.DeletionSoft, payments, printers, payments), objects)
 		if err != nil {
 			t.Fatal(err)
@@ -594,16 +543,16 @@ func TestObserveMode(t *testing.T) {
 // before the recycle bin is read, so it is never deferred for Graph either.
 func TestRefusedEventsReadNothing(t *testing.T) {
 	e := newEnv(t)
-	e.softDelete(paymentsID)
+	e.DeleteAs(t, adminTok, "groups", paymentsID)
 	eng := engine(t, parse(t, objectTable, nil), openStore(t))
-	objects := decide.NewObjects(e.bin())
+	objects := decide.NewObjects(bin(t, e.URL))
 	foreign := event("e1", audit.DeletionSoft, groupT(paymentsID, "sec-prod-payments"))
 	foreign.TenantID = "00000000-0000-4000-8000-000000000000"
 	d := decideOne(t, eng, foreign, objects)
 	if d.GuardName() != "tenant" || len(d.Actions) != 0 || d.Deferred || d.Object != "not-read" {
 		t.Errorf("decision %+v; want refused by the tenant guard, nothing read", d)
 	}
-	if objects.Reads != 0 || e.binGets.Load() != 0 {
-		t.Errorf("Reads %d, bin GETs %d; want none", objects.Reads, e.binGets.Load())
+	if objects.Reads != 0 || e.BinReads() != 0 {
+		t.Errorf("Reads %d, bin GETs %d; want none", objects.Reads, e.BinReads())
 	}
 }

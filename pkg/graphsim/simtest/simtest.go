@@ -1,0 +1,156 @@
+// Package simtest is graphsim on loopback for other packages' tests.
+//
+// Start serves a real graphsim.Server, seeded from a file, on an
+// httptest.Server, and counts the requests it answers. Everything else goes
+// over real HTTP: DeleteAs and Status call Graph as any bearer token would,
+// and Executor builds Reinstate's own recovery executor (graphapi with a
+// static token) against any URL. Only tests import this package.
+package simtest
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/reinstate/reinstate/pkg/graphapi"
+	"github.com/reinstate/reinstate/pkg/graphsim"
+	"github.com/reinstate/reinstate/pkg/recovery"
+)
+
+// Tenant is graphsim on loopback. The server closes when the test ends.
+type Tenant struct {
+	Sim    *graphsim.Server
+	Server *httptest.Server
+	URL    string // Server.URL
+
+	binReads atomic.Int64
+	mu       sync.Mutex
+	counts   map[request]int64
+}
+
+// request is what a count is kept by: the Authorization header ("" for
+// every request) and whether the method was GET.
+type request struct {
+	auth string
+	get  bool
+}
+
+// Start serves graphsim seeded from seedPath. Its Options turn the
+// Conditional Access and audit-log throttles off (quota -1); each configure
+// function may then change them.
+func Start(t testing.TB, seedPath string, configure ...func(*graphsim.Options)) *Tenant {
+	t.Helper()
+	seed, err := graphsim.LoadSeed(seedPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts graphsim.Options
+	opts.Throttle.CAQuota, opts.Throttle.AuditQuota = -1, -1
+	for _, c := range configure {
+		c(&opts)
+	}
+	tn := &Tenant{counts: map[request]int64{}}
+	if tn.Sim, err = graphsim.New(seed, opts); err != nil {
+		t.Fatal(err)
+	}
+	tn.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		get := r.Method == http.MethodGet
+		if get && strings.Contains(strings.ToLower(r.URL.Path), "deleteditems") {
+			tn.binReads.Add(1)
+		}
+		tn.mu.Lock()
+		tn.counts[request{"", get}]++
+		tn.counts[request{r.Header.Get("Authorization"), get}]++
+		tn.mu.Unlock()
+		tn.Sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(tn.Server.Close)
+	tn.URL = tn.Server.URL
+	return tn
+}
+
+// Reads is the number of GET requests answered that bore token, Writes the
+// number with any other method. Token "" counts every request, whatever
+// token it bore, if any.
+func (tn *Tenant) Reads(token string) int64 { return tn.count(token, true) }
+
+// Writes: see Reads.
+func (tn *Tenant) Writes(token string) int64 { return tn.count(token, false) }
+
+func (tn *Tenant) count(token string, get bool) int64 {
+	auth := ""
+	if token != "" {
+		auth = "Bearer " + token
+	}
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	return tn.counts[request{auth, get}]
+}
+
+// BinReads is the number of GET requests answered, with any token, whose
+// path is in a recycle bin (contains "deletedItems", in any case).
+func (tn *Tenant) BinReads() int64 { return tn.binReads.Load() }
+
+// DeleteAs deletes collection/id (e.g. "groups", an id) through /v1.0 with
+// token, failing the test unless Graph answers 204, and returns the audit
+// records graphsim logged meanwhile as one Graph page: {"value":[...]}.
+func (tn *Tenant) DeleteAs(t testing.TB, token, collection, id string) []byte {
+	t.Helper()
+	before := len(tn.Sim.AuditRecords())
+	if status := tn.do(t, http.MethodDelete, token, collection, id); status != http.StatusNoContent {
+		t.Fatalf("DELETE %s/%s: %d", collection, id, status)
+	}
+	page, err := json.Marshal(map[string]any{"value": tn.Sim.AuditRecords()[before:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page
+}
+
+// Status is the status Graph answers to GET /v1.0/collection/id with token.
+func (tn *Tenant) Status(t testing.TB, token, collection, id string) int {
+	t.Helper()
+	return tn.do(t, http.MethodGet, token, collection, id)
+}
+
+// Live reports whether GET /v1.0/collection/id with token answers 200.
+func (tn *Tenant) Live(t testing.TB, token, collection, id string) bool {
+	t.Helper()
+	return tn.Status(t, token, collection, id) == http.StatusOK
+}
+
+func (tn *Tenant) do(t testing.TB, method, token, collection, id string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, tn.URL+"/v1.0/"+collection+"/"+id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := tn.Server.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Executor is Reinstate's recovery executor over graphapi, calling url with
+// the static token: no delay before verifying or following up, and a
+// Conditional Access pacer no test will reach.
+func Executor(t testing.TB, url, token string) *recovery.Executor {
+	t.Helper()
+	c, err := graphapi.New(graphapi.Config{BaseURL: url, Auth: graphapi.AuthStatic, Token: token, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recovery.NewExecutor(c, recovery.ExecutorOptions{
+		VerifyDelays:   []time.Duration{0},
+		FollowUpDelays: []time.Duration{0},
+		CAPacer:        recovery.NewPacer(100_000, time.Second),
+	})
+}
