@@ -31,7 +31,7 @@ type result struct {
 }
 
 // invoke runs the CLI in-process with only the given environment.
-func invoke(t *testing.T, vars map[string]string, stdin string, args ...string) result {
+func invoke(t testing.TB, vars map[string]string, stdin string, args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	getenv := func(name string) string { return vars[name] }

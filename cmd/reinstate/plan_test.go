@@ -492,7 +492,7 @@ type planExport struct {
 // generatePlanExport writes a month of audit records into dir, split over
 // Event Hubs bodies, a Graph page and NDJSON files in time order, and
 // derives what plan must decide about each.
-func generatePlanExport(t *testing.T, dir string) *planExport {
+func generatePlanExport(t testing.TB, dir string) *planExport {
 	t.Helper()
 	g := newPlanGen()
 	start := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
@@ -613,7 +613,7 @@ func generatePlanExport(t *testing.T, dir string) *planExport {
 }
 
 // writeFile writes slots in format, and records what plan must make of them.
-func (exp *planExport) writeFile(t *testing.T, g *planGen, path, format string, slots []planSlot) {
+func (exp *planExport) writeFile(t testing.TB, g *planGen, path, format string, slots []planSlot) {
 	t.Helper()
 	seen := map[string]bool{}
 	for id := range exp.expect {
@@ -1080,4 +1080,19 @@ func TestPlanReadsTheRecycleBinFromGraphsim(t *testing.T) {
 	if status := tn.Status(t, adminToken, "groups", paymentsID); status != http.StatusNotFound {
 		t.Errorf("GET the deleted group: %d, want 404", status)
 	}
+}
+
+// BenchmarkPlanTenThousandRecords runs `reinstate plan` in-process over the
+// generated export of TestPlanTenThousandRecords: decoding, the rules, and
+// the guards over their in-memory SQLite state, for 10,000 records.
+func BenchmarkPlanTenThousandRecords(b *testing.B) {
+	exp := generatePlanExport(b, b.TempDir())
+	args := append([]string{"plan", "--rules", planRules}, exp.files...)
+	vars := planVars()
+	for b.Loop() {
+		if r := invoke(b, vars, "", args...); r.code != 2 {
+			b.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+	}
+	b.ReportMetric(float64(exp.records)/(b.Elapsed().Seconds()/float64(b.N)), "records/s")
 }
