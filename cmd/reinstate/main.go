@@ -65,12 +65,7 @@ Configuration comes from environment variables; see docs/CONFIG.md.`,
 			if cmd.Annotations["config"] == "none" {
 				return nil
 			}
-			cfg, err := config.Load(getenv)
-			if err != nil {
-				return &exitError{code: 1, err: err}
-			}
-			e.cfg, e.log = cfg, newLogger(cfg, stderr)
-			return nil
+			return e.configure(getenv)
 		},
 	}
 	root.SetArgs(args)
@@ -92,6 +87,17 @@ Configuration comes from environment variables; see docs/CONFIG.md.`,
 	}
 	fmt.Fprintln(stderr, "reinstate:", err)
 	return 1
+}
+
+// configure loads and validates the configuration from getenv, and the
+// logger it sets up.
+func (e *env) configure(getenv func(string) string) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	e.cfg, e.log = cfg, newLogger(cfg, e.stderr)
+	return nil
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

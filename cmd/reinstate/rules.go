@@ -101,11 +101,9 @@ when some records were skipped (named on stderr), 1 when nothing was read.`,
 					return e.getenv(name)
 				}
 			}
-			cfg, err := config.Load(getenv)
-			if err != nil {
-				return &exitError{code: 1, err: err}
+			if err := e.configure(getenv); err != nil {
+				return err
 			}
-			e.cfg, e.log = cfg, newLogger(cfg, e.stderr)
 			if rulesPath == "" {
 				rulesPath = e.cfg.RulesPath
 			}
