@@ -21,7 +21,7 @@ RULES := docs/rules.sample.yaml
 REPLAY_RULES := testdata/rules/replay.yaml
 
 # Fuzz targets: package and function name.
-FUZZ_TARGETS := ./pkg/audit:FuzzDecode ./pkg/customhandler:FuzzEnvelope
+FUZZ_TARGETS := ./pkg/audit:FuzzDecode ./pkg/customhandler:FuzzEnvelope ./pkg/rules:FuzzParse
 
 .PHONY: build run replay test bench fuzz package clean
 
