@@ -300,6 +300,9 @@ func (l *loader) table(root *yaml.Node) *Table {
 		rulesNode *yaml.Node
 		refs      []channelRef
 		fileMode  Mode
+		// defaultNotify are defaults.notify: the channels of rules that
+		// name none.
+		defaultNotify []string
 	)
 	l.fields(root, "", map[string]func(key, value *yaml.Node){
 		"version": func(_, v *yaml.Node) { version = v },
@@ -310,6 +313,13 @@ func (l *loader) table(root *yaml.Node) *Table {
 				},
 				"severity": func(_, v *yaml.Node) {
 					defaultSeverity = Severity(l.oneOf(v, "defaults.severity", severities...))
+				},
+				"notify": func(_, v *yaml.Node) {
+					var nodes []*yaml.Node
+					defaultNotify, nodes = l.strings(v, "defaults.notify")
+					for i, name := range defaultNotify {
+						refs = append(refs, channelRef{name, nodes[i], fmt.Sprintf("defaults.notify[%d]", i)})
+					}
 				},
 			})
 		},
@@ -332,7 +342,7 @@ func (l *loader) table(root *yaml.Node) *Table {
 			return t
 		}
 		t.adapter = env.env.CELTypeAdapter()
-		refs = append(refs, l.rules(rulesNode, t, env, defaultSeverity)...)
+		refs = append(refs, l.rules(rulesNode, t, env, defaultSeverity, defaultNotify)...)
 	}
 	for _, ref := range refs {
 		if _, ok := t.Channels[ref.name]; !ok && ref.name != "" {
@@ -384,8 +394,12 @@ func (l *loader) channels(n *yaml.Node, t *Table) {
 		}
 		for j := 0; j+1 < len(value.Content); j += 2 {
 			k, v := value.Content[j], value.Content[j+1]
-			if k.Value == "type" {
+			switch k.Value {
+			case "type":
 				ch.Type = l.oneOf(v, path+".type", channelTypes...)
+				continue
+			case "minSeverity":
+				ch.MinSeverity = Severity(l.oneOf(v, path+".minSeverity", severities...))
 				continue
 			}
 			var setting any
@@ -461,7 +475,7 @@ func (l *loader) positiveDuration(n *yaml.Node, path string) time.Duration {
 
 var actionNames = []string{string(ActionRestore), string(ActionPreview), string(ActionNotify), string(ActionIgnore)}
 
-func (l *loader) rules(n *yaml.Node, t *Table, env *celEnv, defaultSeverity Severity) []channelRef {
+func (l *loader) rules(n *yaml.Node, t *Table, env *celEnv, defaultSeverity Severity, defaultNotify []string) []channelRef {
 	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
 		l.problem(n, "rules", "must be a list of at least one rule")
 		return nil
@@ -501,7 +515,10 @@ func (l *loader) rules(n *yaml.Node, t *Table, env *celEnv, defaultSeverity Seve
 		default:
 			names[r.Name] = i
 		}
-		l.ruleActions(item, actionsNode, path, r)
+		l.ruleActions(item, actionsNode, path, r, len(defaultNotify) > 0)
+		if len(r.Notify) == 0 && !r.Has(ActionIgnore) {
+			r.Notify = slices.Clone(defaultNotify)
+		}
 		if optionsNode != nil {
 			r.Options = l.options(optionsNode, path+".options", r)
 		} else {
@@ -525,7 +542,9 @@ func (l *loader) rules(n *yaml.Node, t *Table, env *celEnv, defaultSeverity Seve
 	return refs
 }
 
-func (l *loader) ruleActions(item, n *yaml.Node, path string, r *Rule) {
+// ruleActions reads a rule's actions; hasDefaultNotify says whether
+// defaults.notify gives channels to a rule that names none.
+func (l *loader) ruleActions(item, n *yaml.Node, path string, r *Rule, hasDefaultNotify bool) {
 	if n == nil {
 		l.problem(item, path+".actions", "is missing: a list of restore, preview, notify or ignore")
 		return
@@ -550,8 +569,8 @@ func (l *loader) ruleActions(item, n *yaml.Node, path string, r *Rule) {
 		l.problem(n, path+".actions", "ignore stands alone: a rule that ignores an event does nothing else")
 	case r.Has(ActionRestore) && r.Has(ActionPreview):
 		l.problem(n, path+".actions", "restore and preview exclude each other: restore writes now, preview waits for approval")
-	case r.Has(ActionNotify) && len(r.Notify) == 0:
-		l.problem(n, path+".actions", "notify needs channels: add notify: [CHANNEL]")
+	case r.Has(ActionNotify) && len(r.Notify) == 0 && !hasDefaultNotify:
+		l.problem(n, path+".actions", "notify needs channels: add notify: [CHANNEL], or defaults.notify")
 	}
 	if r.Has(ActionIgnore) && r.Continue {
 		l.problem(n, path+".actions", "an ignore rule with continue: true would stop nothing; drop continue, or the rule")

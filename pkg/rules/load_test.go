@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -432,5 +433,65 @@ rules:
 	}
 	if r.Options.SkipServicePrincipal || r.Options.AutoReconcileProxyConflict || r.Options.CAPolicyStateAfterRestore != "" {
 		t.Errorf("default options %+v: a restored application brings its service principal back", r.Options)
+	}
+}
+
+// TestRouting: defaults.notify gives channels to rules that name none (not
+// to ignore rules), and lets a notify-only rule name none; a channel's
+// minSeverity keeps lower severities off it.
+func TestRouting(t *testing.T) {
+	table := mustParse(t, `version: 1
+defaults:
+  notify: [secops]
+channels:
+  secops: {type: console}
+  pager: {type: pagerduty, routingKey: k, minSeverity: critical}
+rules:
+  - name: skip-lab
+    when: 'target.displayName.startsWith("lab-")'
+    actions: [ignore]
+  - name: hard-deletes
+    when: 'event.deletion == "hard"'
+    actions: [notify]
+  - name: critical
+    when: 'target.displayName.startsWith("sec-prod-")'
+    actions: [restore]
+    notify: [pager]
+    severity: critical
+`, nil)
+	got := map[string][]string{}
+	for _, r := range table.Rules {
+		got[r.Name] = r.Notify
+	}
+	want := map[string][]string{"skip-lab": nil, "hard-deletes": {"secops"}, "critical": {"pager"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("channels by rule %v, want %v", got, want)
+	}
+	pager, secops := table.Channels["pager"], table.Channels["secops"]
+	if _, kept := pager.Settings["minSeverity"]; kept || pager.MinSeverity != rules.SeverityCritical {
+		t.Errorf("pager channel %+v: minSeverity must be read, not left in the settings", pager)
+	}
+	for _, tt := range []struct {
+		ch   rules.Channel
+		s    rules.Severity
+		want bool
+	}{
+		{pager, rules.SeverityCritical, true}, {pager, rules.SeverityWarning, false}, {pager, rules.SeverityInfo, false},
+		{secops, rules.SeverityInfo, true},
+	} {
+		if got := tt.ch.Admits(tt.s); got != tt.want {
+			t.Errorf("%s.Admits(%s) = %t, want %t", tt.ch.Name, tt.s, got, tt.want)
+		}
+	}
+	_, err := rules.Parse("bad.yaml", []byte(`version: 1
+defaults: {notify: [nowhere]}
+channels: {c: {type: console, minSeverity: loud}}
+rules:
+  - {name: r, when: 'true', actions: [notify], notify: [c]}
+`), func(string) string { return "" })
+	for _, want := range []string{`bad.yaml:2:21: defaults.notify[0]: channel "nowhere" is not declared`, `bad.yaml:3:44: channels.c.minSeverity: "loud" is not one of info, warning, critical`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v; want %q", err, want)
+		}
 	}
 }

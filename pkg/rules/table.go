@@ -100,8 +100,16 @@ type Channel struct {
 	Name string
 	// Type is console, webhook, teams, slack or pagerduty.
 	Type string
+	// MinSeverity, when set, keeps messages below it off the channel:
+	// info < warning < critical.
+	MinSeverity Severity
 	// Settings are the channel's other keys, expanded, as YAML decoded them.
 	Settings map[string]any
+}
+
+// Admits reports whether a message of severity s goes to the channel.
+func (c Channel) Admits(s Severity) bool {
+	return c.MinSeverity == "" || severityRank[s] >= severityRank[c.MinSeverity]
 }
 
 // channelTypes are the channel types a file may declare; the notifications
