@@ -46,7 +46,7 @@ const (
 
 // Outbox is what the worker needs from the store.
 type Outbox interface {
-	LeaseIntents(ctx context.Context, now, leaseUntil time.Time, limit int) ([]store.Intent, error)
+	LeaseIntents(ctx context.Context, kind string, now, leaseUntil time.Time, limit int) ([]store.Intent, error)
 	RenewIntentLease(ctx context.Context, id, token string, now, leaseUntil time.Time) error
 	CompleteIntent(ctx context.Context, id, token string, now time.Time, outcome string) error
 	RetryIntent(ctx context.Context, id, token string, now, notBefore time.Time, lastError string) error
@@ -88,10 +88,11 @@ type WorkerOptions struct {
 	MaxBackoff time.Duration
 }
 
-// Worker drains restore intents from the outbox: it leases due intents,
-// restores each through the Restorer, and completes, retries or fails them.
-// Several workers, in one process or many, can drain one outbox: leases keep
-// them from executing the same intent at once.
+// Worker drains restore intents from the outbox: it leases due intents of
+// IntentKind, restores each through the Restorer, and completes, retries or
+// fails them. Intents of other kinds are other workers' and never leased
+// here. Several workers, in one process or many, can drain one outbox:
+// leases keep them from executing the same intent at once.
 type Worker struct {
 	outbox      Outbox
 	restorer    Restorer
@@ -170,7 +171,7 @@ func (w *Worker) Drain(ctx context.Context) (DrainReport, error) {
 	)
 	for ctx.Err() == nil {
 		now := w.now()
-		intents, err := w.outbox.LeaseIntents(ctx, now, now.Add(w.lease), w.concurrency)
+		intents, err := w.outbox.LeaseIntents(ctx, IntentKind, now, now.Add(w.lease), w.concurrency)
 		if err != nil {
 			return report, fmt.Errorf("lease restore intents: %w", err)
 		}
@@ -285,13 +286,6 @@ func (w *Worker) executeMany(ctx context.Context, batcher BatchRestorer, intents
 // prepare checks a leased intent before its restore. ok false means the
 // intent was settled here (invalid, or out of attempts) with res and err.
 func (w *Worker) prepare(ctx context.Context, intent store.Intent) (plan Plan, entry store.Entry, res result, err error, ok bool) {
-	if intent.Kind != IntentKind {
-		reason := fmt.Sprintf("intent kind %q is not %q; this worker cannot carry it out", intent.Kind, IntentKind)
-		entry := store.Entry{Kind: KindRestoreInvalid, Action: intent.Kind, Outcome: string(StatusFailed), Detail: reason, Source: "intent " + intent.ID}
-		return plan, entry, resultFailed, w.finish(ctx, intent, entry, func(now time.Time) error {
-			return w.outbox.FailIntent(ctx, intent.ID, intent.LeaseToken, now, reason)
-		}), false
-	}
 	if err := json.Unmarshal(intent.Payload, &plan); err != nil {
 		reason := "payload is not a restore plan: " + err.Error()
 		entry := store.Entry{Kind: KindRestoreInvalid, Action: IntentKind, Outcome: string(StatusFailed), Detail: reason, Source: "intent " + intent.ID}

@@ -162,6 +162,44 @@ func TestWorker(t *testing.T) {
 			},
 		},
 		{
+			// Other kinds of intents (notifications, previews) are other
+			// workers' to carry out: this one never leases them.
+			name: "an intent of another kind is left alone",
+			run: func(t *testing.T, s *sim, o *outbox) {
+				other, created, err := o.st.Enqueue(context.Background(), store.Intent{
+					Key: "notify:Directory_test_other", Kind: "notify", Payload: []byte(`{"channel":"ops"}`),
+				}, o.clock.Now())
+				if err != nil || !created {
+					t.Fatalf("enqueue: %v (created %v)", err, created)
+				}
+				in := o.enqueue(recovery.Request{ObjectID: deletedOrion, ObjectType: audit.TargetGroup})
+				w := o.worker(o.st, s.executor(reinstateTok, recovery.ExecutorOptions{}), recovery.WorkerOptions{})
+				if r := drain(t, w); r != (recovery.DrainReport{Done: 1}) {
+					t.Fatalf("report %+v, want the restore done and nothing else", r)
+				}
+				if got := o.intent(in.ID); got.State != store.IntentDone {
+					t.Errorf("restore intent %+v, want done", got)
+				}
+				o.clock.Advance(time.Hour)
+				if r := drain(t, w); r != (recovery.DrainReport{}) {
+					t.Errorf("second drain %+v, want nothing to do", r)
+				}
+				got := o.intent(other.ID)
+				if got.State != store.IntentPending || got.Attempts != 0 || got.LastError != "" || got.Outcome != "" || !got.UpdatedAt.Equal(other.UpdatedAt) {
+					t.Errorf("intent of another kind %+v, want it still pending, never leased", got)
+				}
+				all, err := o.st.Journal(context.Background(), store.JournalQuery{Limit: 1000})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range all {
+					if e.Source == "intent "+other.ID {
+						t.Errorf("the worker journaled the intent of another kind: %+v", e)
+					}
+				}
+			},
+		},
+		{
 			name: "throttled without Retry-After: backed off, then restored",
 			cfg:  simConfig{caLimit: true},
 			run: func(t *testing.T, s *sim, o *outbox) {
@@ -316,7 +354,7 @@ func TestWorker(t *testing.T) {
 				in := o.enqueue(recovery.Request{ObjectID: deletedOrion, ObjectType: audit.TargetGroup})
 				// The first process leases the intent and dies before the restore.
 				now := o.clock.Now()
-				leased, err := o.st.LeaseIntents(context.Background(), now, now.Add(2*time.Minute), 4)
+				leased, err := o.st.LeaseIntents(context.Background(), recovery.IntentKind, now, now.Add(2*time.Minute), 4)
 				if err != nil || len(leased) != 1 {
 					t.Fatalf("lease: %v, %v", leased, err)
 				}
@@ -349,7 +387,7 @@ func TestWorker(t *testing.T) {
 				in := o.enqueue(recovery.Request{ObjectID: deletedOrion, ObjectType: audit.TargetGroup})
 				mark := s.auditCount()
 				now := o.clock.Now()
-				leased, err := o.st.LeaseIntents(context.Background(), now, now.Add(2*time.Minute), 4)
+				leased, err := o.st.LeaseIntents(context.Background(), recovery.IntentKind, now, now.Add(2*time.Minute), 4)
 				if err != nil || len(leased) != 1 {
 					t.Fatalf("lease: %v, %v", leased, err)
 				}
@@ -387,7 +425,7 @@ func TestWorker(t *testing.T) {
 				for range 2 {
 					st := o.open()
 					now := o.clock.Now()
-					if leased, err := st.LeaseIntents(context.Background(), now, now.Add(time.Minute), 4); err != nil || len(leased) != 1 {
+					if leased, err := st.LeaseIntents(context.Background(), recovery.IntentKind, now, now.Add(time.Minute), 4); err != nil || len(leased) != 1 {
 						t.Fatalf("lease: %v, %v", leased, err)
 					}
 					_ = st.Close()

@@ -146,17 +146,19 @@ type Store interface {
 	// created true. A key is free again once ExpireIntents has deleted its
 	// intent.
 	Enqueue(ctx context.Context, intent Intent, now time.Time) (Intent, bool, error)
-	// LeaseIntents takes up to limit due intents, earliest due first, ties
-	// in creation (ID) order, and returns them leased until leaseUntil, each
-	// with a new LeaseToken and Attempts one higher. A pending intent is due
+	// LeaseIntents takes up to limit due intents of kind, earliest due
+	// first, ties in creation (ID) order, and returns them leased until
+	// leaseUntil, each with a new LeaseToken and Attempts one higher. Each
+	// worker leases only the kind it carries out; intents of other kinds are
+	// left as they are, whatever their due times. A pending intent is due
 	// from its NotBefore; a leased one from its LeaseUntil, as a lease that
 	// ran out means its worker died or stalled; done and failed intents
-	// never are. limit must be positive and leaseUntil after now. Callers
-	// racing in this process or another never both receive an intent while
-	// its lease is live, but the intents are taken one by one: a call that
-	// fails part way may have leased some of them, which then come due again
-	// when their lease runs out.
-	LeaseIntents(ctx context.Context, now, leaseUntil time.Time, limit int) ([]Intent, error)
+	// never are. kind must not be empty, limit must be positive and
+	// leaseUntil after now. Callers racing in this process or another never
+	// both receive an intent while its lease is live, but the intents are
+	// taken one by one: a call that fails part way may have leased some of
+	// them, which then come due again when their lease runs out.
+	LeaseIntents(ctx context.Context, kind string, now, leaseUntil time.Time, limit int) ([]Intent, error)
 	// RenewIntentLease moves the end of the caller's lease to leaseUntil,
 	// which must be after now, so a worker can hold an intent for longer
 	// than one lease.
@@ -369,8 +371,9 @@ type Intent struct {
 	// Key makes Enqueue idempotent: at most one intent has a given key,
 	// such as "restore:<audit record id>:<object id>".
 	Key string `json:"key"`
-	// Kind tells the worker what to do, such as "restore". The store does
-	// not interpret it.
+	// Kind tells the worker what to do, such as "restore", and so which
+	// worker leases it (see LeaseIntents). The store only matches it,
+	// never interprets it.
 	Kind string `json:"kind"`
 	// Payload is the worker's input, typically JSON, kept byte for byte.
 	Payload []byte      `json:"payload"`

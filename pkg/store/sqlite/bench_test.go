@@ -80,7 +80,7 @@ func BenchmarkEnqueueLeaseComplete(b *testing.B) {
 		if _, created, err := s.Enqueue(ctx, store.Intent{Key: key, Kind: "restore", Payload: payload}, now); err != nil || !created {
 			b.Fatalf("Enqueue(%q) = created %v, %v", key, created, err)
 		}
-		leased, err := s.LeaseIntents(ctx, now, now.Add(time.Minute), 1)
+		leased, err := s.LeaseIntents(ctx, "restore", now, now.Add(time.Minute), 1)
 		if err != nil || len(leased) != 1 || leased[0].Key != key {
 			b.Fatalf("LeaseIntents = %+v, %v; want %q", leased, err, key)
 		}

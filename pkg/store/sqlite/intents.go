@@ -18,8 +18,9 @@ const intentColumns = `id, key, kind, payload, state, attempts, not_before, crea
 // Statements whose plans TestIntentQueryPlans checks: each must be served by
 // its index, not by a scan of the table or a sort.
 const (
-	// dueIntentsSQL reads the first entries of intents_due.
-	dueIntentsSQL = `SELECT ` + intentColumns + ` FROM intents WHERE due <= ? ORDER BY due, id LIMIT ?`
+	// dueIntentsSQL reads the first entries of one kind's range of
+	// intents_kind_due.
+	dueIntentsSQL = `SELECT ` + intentColumns + ` FROM intents WHERE kind = ? AND due <= ? ORDER BY due, id LIMIT ?`
 	// expireIntentsSQL reads the first entries of intents_finished. Left to
 	// itself the planner prefers intents_state, which means reading and
 	// sorting every finished intent for each page; INDEXED BY rules that
@@ -117,15 +118,18 @@ func (s *Store) enqueue(ctx context.Context, in store.Intent, now time.Time) (st
 // reasons given at Claim: no other writer can lease an intent between this
 // one's SELECT and its UPDATE. Unlike the contract's minimum, a failure
 // leases none of them.
-func (s *Store) LeaseIntents(ctx context.Context, now, leaseUntil time.Time, limit int) ([]store.Intent, error) {
-	intents, err := s.leaseIntents(ctx, now, leaseUntil, limit)
+func (s *Store) LeaseIntents(ctx context.Context, kind string, now, leaseUntil time.Time, limit int) ([]store.Intent, error) {
+	intents, err := s.leaseIntents(ctx, kind, now, leaseUntil, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite store: lease intents: %w", err)
+		return nil, fmt.Errorf("sqlite store: lease %q intents: %w", kind, err)
 	}
 	return intents, nil
 }
 
-func (s *Store) leaseIntents(ctx context.Context, now, leaseUntil time.Time, limit int) ([]store.Intent, error) {
+func (s *Store) leaseIntents(ctx context.Context, kind string, now, leaseUntil time.Time, limit int) ([]store.Intent, error) {
+	if kind == "" {
+		return nil, errors.New("empty kind")
+	}
 	if limit <= 0 {
 		return nil, fmt.Errorf("limit %d is not positive", limit)
 	}
@@ -139,7 +143,7 @@ func (s *Store) leaseIntents(ctx context.Context, now, leaseUntil time.Time, lim
 		return nil, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	intents, err := queryIntents(ctx, tx, dueIntentsSQL, nowNs, limit)
+	intents, err := queryIntents(ctx, tx, dueIntentsSQL, kind, nowNs, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -118,14 +119,14 @@ func TestIntentsSurviveProcessDeath(t *testing.T) {
 	// in flight held until the dead worker's lease runs out.
 	s := open(t, path)
 	ctx := t.Context()
-	got, err := s.LeaseIntents(ctx, t0.Add(time.Second), t0.Add(time.Second+time.Minute), 10)
+	got, err := s.LeaseIntents(ctx, "restore", t0.Add(time.Second), t0.Add(time.Second+time.Minute), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0].Key != "pending" || !bytes.Equal(got[0].Payload, binaryPayload) || got[0].Attempts != 1 {
 		t.Fatalf("after the restart, LeaseIntents = %+v; want the pending intent, its payload intact, first attempt", got)
 	}
-	got, err = s.LeaseIntents(ctx, t0.Add(time.Minute), t0.Add(2*time.Minute), 10)
+	got, err = s.LeaseIntents(ctx, "restore", t0.Add(time.Minute), t0.Add(2*time.Minute), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func dyingWorkerProcess(t *testing.T, path string) {
 			t.Fatal(err)
 		}
 	}
-	leased, err := s.LeaseIntents(ctx, t0, t0.Add(time.Minute), 10)
+	leased, err := s.LeaseIntents(ctx, "restore", t0, t0.Add(time.Minute), 10)
 	if err != nil || len(leased) != 1 {
 		t.Fatalf("LeaseIntents = %+v, %v", leased, err)
 	}
@@ -184,9 +185,101 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if _, _, err := s.Enqueue(ctx, store.Intent{Key: "k", Kind: "restore"}, t0); err != nil {
 		t.Fatalf("Enqueue after migration: %v", err)
 	}
-	if got, err := s.LeaseIntents(ctx, t0, t0.Add(time.Minute), 10); err != nil || len(got) != 1 {
+	if got, err := s.LeaseIntents(ctx, "restore", t0, t0.Add(time.Minute), 10); err != nil || len(got) != 1 {
 		t.Fatalf("LeaseIntents after migration = %+v, %v; want the one intent", got, err)
 	}
+}
+
+func TestMigrateFromVersion3(t *testing.T) {
+	ctx := t.Context()
+	// The file as the release before leasing by kind left it: intents of
+	// two kinds, in every state a lease can leave them in.
+	var before []store.Intent
+	s := migrateFrom(t, 3, func(old *Store) {
+		if v := userVersion(t, old); v != 3 {
+			t.Fatalf("the old file has schema version %d, want 3", v)
+		}
+		if n := indexCount(t, old, "intents_kind_due"); n != 0 {
+			t.Fatalf("the version 3 schema has intents_kind_due (%d)", n)
+		}
+		for _, in := range []store.Intent{
+			{Key: "restore-held", Kind: "restore", Payload: binaryPayload, NotBefore: t0.Add(-time.Hour)},
+			{Key: "restore-done", Kind: "restore", Payload: []byte(`{}`), NotBefore: t0.Add(-time.Hour)},
+			{Key: "restore-late", Kind: "restore", Payload: []byte(`{"n":2}`), NotBefore: t0.Add(time.Second)},
+			{Key: "restore-early", Kind: "restore", Payload: []byte(`{"n":1}`), NotBefore: t0},
+			{Key: "notify", Kind: "notify", Payload: []byte(`{"to":"x"}`), NotBefore: t0.Add(-time.Minute)},
+		} {
+			if _, _, err := old.Enqueue(ctx, in, t0.Add(-time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Held until t0+1h and done, through the statements of this build,
+		// which the version 3 layout serves without the new index.
+		leased, err := old.LeaseIntents(ctx, "restore", t0.Add(-time.Hour), t0.Add(time.Hour), 2)
+		if err != nil || len(leased) != 2 {
+			t.Fatalf("LeaseIntents on the version 3 file = %+v, %v", leased, err)
+		}
+		if err := old.CompleteIntent(ctx, leased[1].ID, leased[1].LeaseToken, t0.Add(-time.Hour), "restored"); err != nil {
+			t.Fatal(err)
+		}
+		if before, err = old.Intents(ctx, store.IntentQuery{Limit: 10}); err != nil || len(before) != 5 {
+			t.Fatalf("Intents on the version 3 file = %+v, %v; want 5", before, err)
+		}
+	})
+	if n := indexCount(t, s, "intents_kind_due"); n != 1 {
+		t.Errorf("after migration there are %d intents_kind_due indexes, want 1", n)
+	}
+	if n := indexCount(t, s, "intents_due"); n != 0 {
+		t.Errorf("after migration intents_due is still there (%d)", n)
+	}
+	checkIntentQueryPlans(t, s)
+	after, err := s.Intents(ctx, store.IntentQuery{Limit: 10})
+	if err != nil || !reflect.DeepEqual(after, before) {
+		t.Fatalf("after migration, Intents = %+v, %v;\nwant them as before: %+v", after, err, before)
+	}
+
+	// Each kind leases its own, in due order; the held and the done
+	// intents stay as they were.
+	leaseKeys := func(kind string) []string {
+		t.Helper()
+		got, err := s.LeaseIntents(ctx, kind, t0.Add(time.Second), t0.Add(time.Minute), 10)
+		if err != nil {
+			t.Fatalf("LeaseIntents(%q) after migration: %v", kind, err)
+		}
+		var keys []string
+		for _, in := range got {
+			keys = append(keys, in.Key)
+		}
+		return keys
+	}
+	if got := leaseKeys("notify"); !reflect.DeepEqual(got, []string{"notify"}) {
+		t.Errorf("LeaseIntents(notify) after migration leased %v, want [notify]", got)
+	}
+	if got := leaseKeys("restore"); !reflect.DeepEqual(got, []string{"restore-early", "restore-late"}) {
+		t.Errorf("LeaseIntents(restore) after migration leased %v, want [restore-early restore-late]", got)
+	}
+	for _, key := range []string{"restore-held", "restore-done"} {
+		in, err := s.IntentByKey(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, was := range before {
+			if was.Key == key && !reflect.DeepEqual(in, was) {
+				t.Errorf("after leasing, %s = %+v, want it unchanged: %+v", key, in, was)
+			}
+		}
+	}
+}
+
+// indexCount returns how many indexes named name the schema has: 0 or 1.
+func indexCount(t *testing.T, s *Store, name string) int {
+	t.Helper()
+	var n int
+	if err := s.read.QueryRowContext(t.Context(),
+		`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`, name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func userVersion(t *testing.T, s *Store) int {
@@ -216,7 +309,7 @@ func enqueueRaced(t *testing.T, s *Store) {
 // got for every intent leased.
 func leaseAll(ctx context.Context, s *Store, got func(store.Intent)) error {
 	for {
-		leased, err := s.LeaseIntents(ctx, t0, t0.Add(time.Hour), 2)
+		leased, err := s.LeaseIntents(ctx, "restore", t0, t0.Add(time.Hour), 2)
 		if err != nil {
 			return err
 		}
@@ -313,15 +406,24 @@ func TestIntentQueryPlans(t *testing.T) {
 	// The outbox keeps finished intents until they expire, so the queries
 	// a worker runs all the time must read only the head of their index.
 	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	checkIntentQueryPlans(t, s)
+}
+
+// checkIntentQueryPlans checks that leasing searches one kind's range of
+// intents_kind_due and expiry the head of intents_finished, neither with a
+// sort.
+func checkIntentQueryPlans(t *testing.T, s *Store) {
+	t.Helper()
 	for _, tc := range []struct {
-		name, sql, index string
+		name, sql, search string
+		args              []any
 	}{
-		{"lease", dueIntentsSQL, "intents_due"},
-		{"expire", expireIntentsSQL, "intents_finished"},
+		{"lease", dueIntentsSQL, "USING INDEX intents_kind_due (kind=? AND due<?)", []any{"restore", 0, 1}},
+		{"expire", expireIntentsSQL, "USING INDEX intents_finished", []any{0, 1}},
 	} {
-		joined := queryPlan(t, s.read, tc.sql, 0, 1)
-		if !strings.Contains(joined, "USING INDEX "+tc.index) || strings.Contains(joined, "TEMP B-TREE") {
-			t.Errorf("%s: plan %q, want a search of %s and no sort", tc.name, joined, tc.index)
+		joined := queryPlan(t, s.read, tc.sql, tc.args...)
+		if !strings.Contains(joined, tc.search) || strings.Contains(joined, "TEMP B-TREE") {
+			t.Errorf("%s: plan %q, want a search %s and no sort", tc.name, joined, tc.search)
 		}
 	}
 }

@@ -252,7 +252,7 @@ func TestTimeOutOfRange(t *testing.T) {
 	if _, _, err := s.Enqueue(ctx, far, t0); err == nil {
 		t.Error("Enqueue of an intent due in the year 3000 succeeded")
 	}
-	if _, err := s.LeaseIntents(ctx, t0, time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), 10); err == nil {
+	if _, err := s.LeaseIntents(ctx, "restore", t0, time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), 10); err == nil {
 		t.Error("LeaseIntents with a lease in the year 3000 succeeded")
 	}
 	if got, err := s.Intents(ctx, store.IntentQuery{Limit: 10}); err != nil || len(got) != 0 {

@@ -13,15 +13,19 @@ import (
 	"github.com/reinstate/reinstate/pkg/store"
 )
 
-// The intent outbox's part of the suite. Leasing takes whatever is due in
-// the whole store, so each test arranges NotBefore times such that it knows
-// exactly what is due when.
+// The intent outbox's part of the suite. Leasing takes whatever of its kind
+// is due in the whole store, so each test arranges NotBefore times such that
+// it knows exactly what is due when.
+
+// restoreKind is the kind of the intents newIntent returns, and the kind
+// leaseIntents and wantLeased lease.
+const restoreKind = "restore"
 
 // newIntent returns a restore intent with key, due at notBefore.
 func newIntent(key string, notBefore time.Time) store.Intent {
 	return store.Intent{
 		Key:       key,
-		Kind:      "restore",
+		Kind:      restoreKind,
 		Payload:   []byte(`{"objectId":"` + key + `"}`),
 		NotBefore: notBefore,
 	}
@@ -57,23 +61,41 @@ func enqueueNew(t *testing.T, s store.Store, key string, now time.Time) store.In
 	return got
 }
 
-// leaseIntents leases for one lease period from now.
+// leaseIntents leases restore intents for one lease period from now.
 func leaseIntents(t *testing.T, s store.Store, now time.Time, limit int) []store.Intent {
 	t.Helper()
-	got, err := s.LeaseIntents(t.Context(), now, now.Add(lease), limit)
+	return leaseKind(t, s, restoreKind, now, limit)
+}
+
+// leaseKind leases intents of kind for one lease period from now.
+func leaseKind(t *testing.T, s store.Store, kind string, now time.Time, limit int) []store.Intent {
+	t.Helper()
+	got, err := s.LeaseIntents(t.Context(), kind, now, now.Add(lease), limit)
 	if err != nil {
-		t.Fatalf("LeaseIntents(now %s, limit %d): %v", at(now), limit, err)
+		t.Fatalf("LeaseIntents(%q, now %s, limit %d): %v", kind, at(now), limit, err)
 	}
 	return got
 }
 
-// wantLeased leases at now and checks that it got the intents with keys, in
-// that order.
+// wantLeased leases restore intents at now and checks that it got the
+// intents with keys, in that order.
 func wantLeased(t *testing.T, s store.Store, now time.Time, limit int, keys ...string) []store.Intent {
 	t.Helper()
-	got := leaseIntents(t, s, now, limit)
+	return wantLeasedKind(t, s, restoreKind, now, limit, keys...)
+}
+
+// wantLeasedKind leases intents of kind at now and checks that it got the
+// intents with keys, in that order.
+func wantLeasedKind(t *testing.T, s store.Store, kind string, now time.Time, limit int, keys ...string) []store.Intent {
+	t.Helper()
+	got := leaseKind(t, s, kind, now, limit)
 	if !equalStrings(intentKeys(got), keys) {
-		t.Fatalf("LeaseIntents(now %s, limit %d) leased %v, want %v", at(now), limit, intentKeys(got), keys)
+		t.Fatalf("LeaseIntents(%q, now %s, limit %d) leased %v, want %v", kind, at(now), limit, intentKeys(got), keys)
+	}
+	for _, in := range got {
+		if in.Kind != kind {
+			t.Fatalf("LeaseIntents(%q) leased %q, of kind %q", kind, in.Key, in.Kind)
+		}
 	}
 	return got
 }
@@ -355,7 +377,7 @@ func testIntentNotFound(t *testing.T, s store.Store) {
 func testLeaseSetsFields(t *testing.T, s store.Store) {
 	queued := enqueueNew(t, s, "k", t0)
 	now, until := t0.Add(time.Second), t0.Add(time.Second+lease)
-	got, err := s.LeaseIntents(t.Context(), now, until, 10)
+	got, err := s.LeaseIntents(t.Context(), restoreKind, now, until, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,7 +443,7 @@ func testLeaseOrder(t *testing.T, s store.Store) {
 	// Due times: a pending intent's NotBefore, a leased one's LeaseUntil.
 	// Ties go to the intent enqueued first.
 	enqueueNew(t, s, "expired", t0)
-	if _, err := s.LeaseIntents(t.Context(), t0, t0.Add(2*time.Minute), 10); err != nil {
+	if _, err := s.LeaseIntents(t.Context(), restoreKind, t0, t0.Add(2*time.Minute), 10); err != nil {
 		t.Fatal(err) // due again at t0+2m, though its NotBefore is t0
 	}
 	enqueue(t, s, newIntent("3m", t0.Add(3*time.Minute)), t0)
@@ -433,6 +455,87 @@ func testLeaseOrder(t *testing.T, s store.Store) {
 	now := t0.Add(4 * time.Minute)
 	wantLeased(t, s, now, 2, "overdue", "30s")
 	wantLeased(t, s, now, 10, "1m-first", "1m-second", "expired", "3m")
+}
+
+// enqueueKind enqueues a new intent with key and kind, due at notBefore.
+func enqueueKind(t *testing.T, s store.Store, key, kind string, notBefore, now time.Time) store.Intent {
+	t.Helper()
+	in := newIntent(key, notBefore)
+	in.Kind = kind
+	got, created := enqueue(t, s, in, now)
+	if !created {
+		t.Fatalf("Enqueue(%q) found an existing intent", key)
+	}
+	return got
+}
+
+func testLeaseOnlyOwnKind(t *testing.T, s store.Store) {
+	// Two kinds enqueued together, interleaved, all due at once: each
+	// worker leases its own kind only, and leaves the other's untouched.
+	var notify []store.Intent
+	for i := range 3 {
+		enqueueKind(t, s, fmt.Sprintf("restore-%d", i), restoreKind, t0, t0)
+		notify = append(notify, enqueueKind(t, s, fmt.Sprintf("notify-%d", i), "notify", t0, t0))
+	}
+	restores := wantLeased(t, s, t0, 10, "restore-0", "restore-1", "restore-2")
+	for _, in := range notify {
+		wantIntent(t, s, in) // still pending, never leased
+	}
+	// A kind with no intents leases nothing, nor does a kind that differs
+	// only in case.
+	wantLeasedKind(t, s, "preview", t0, 10)
+	wantLeasedKind(t, s, "Notify", t0, 10)
+	wantLeasedKind(t, s, "notify", t0, 10, "notify-0", "notify-1", "notify-2")
+	for _, in := range restores {
+		wantIntent(t, s, in) // still held by the restore worker
+	}
+
+	// When the restore leases run out, only a restore worker takes them
+	// over; a notify worker whose own leases are live finds nothing.
+	wantLeasedKind(t, s, "notify", t0.Add(lease-time.Nanosecond), 10)
+	expired := t0.Add(lease)
+	wantLeased(t, s, expired, 1, "restore-0")
+	wantLeasedKind(t, s, "notify", expired, 2, "notify-0", "notify-1")
+	wantLeased(t, s, expired, 10, "restore-1", "restore-2")
+	wantLeasedKind(t, s, "notify", expired, 10, "notify-2")
+}
+
+func testLeaseOrderWithinKind(t *testing.T, s store.Store) {
+	// The due order of testLeaseOrder holds within a kind while another
+	// kind's intents, due earlier and in between, are enqueued among them:
+	// they neither come first nor count towards the limit.
+	enqueueKind(t, s, "expired", restoreKind, t0, t0)
+	if _, err := s.LeaseIntents(t.Context(), restoreKind, t0, t0.Add(2*time.Minute), 10); err != nil {
+		t.Fatal(err) // due again at t0+2m, though its NotBefore is t0
+	}
+	enqueueKind(t, s, "notify-overdue", "notify", t0.Add(-2*time.Hour), t0)
+	enqueueKind(t, s, "3m", restoreKind, t0.Add(3*time.Minute), t0)
+	enqueueKind(t, s, "notify-1m", "notify", t0.Add(time.Minute), t0)
+	enqueueKind(t, s, "1m-first", restoreKind, t0.Add(time.Minute), t0)
+	enqueueKind(t, s, "notify-10s", "notify", t0.Add(10*time.Second), t0)
+	enqueueKind(t, s, "1m-second", restoreKind, t0.Add(time.Minute), t0)
+	enqueueKind(t, s, "30s", restoreKind, t0.Add(30*time.Second), t0)
+	enqueueKind(t, s, "notify-later", "notify", t0.Add(time.Hour), t0)
+	enqueueKind(t, s, "overdue", restoreKind, t0.Add(-time.Hour), t0.Add(time.Second))
+
+	now := t0.Add(4 * time.Minute)
+	wantLeased(t, s, now, 2, "overdue", "30s")
+	wantLeasedKind(t, s, "notify", now, 1, "notify-overdue")
+	wantLeased(t, s, now, 2, "1m-first", "1m-second")
+	wantLeased(t, s, now, 10, "expired", "3m")
+	wantLeasedKind(t, s, "notify", now, 10, "notify-10s", "notify-1m")
+}
+
+func testLeaseEmptyKindRefused(t *testing.T, s store.Store) {
+	// An empty kind is refused, not taken to mean every kind: a worker
+	// must never receive intents it cannot carry out.
+	restore := enqueueKind(t, s, "restore", restoreKind, t0, t0)
+	notify := enqueueKind(t, s, "notify", "notify", t0, t0)
+	if got, err := s.LeaseIntents(t.Context(), "", t0, t0.Add(lease), 10); err == nil {
+		t.Fatalf("LeaseIntents with an empty kind = %v, nil; want an error", intentKeys(got))
+	}
+	wantIntent(t, s, restore)
+	wantIntent(t, s, notify)
 }
 
 func testLeaseLimit(t *testing.T, s store.Store) {
@@ -449,15 +552,17 @@ func testLeaseBadArguments(t *testing.T, s store.Store) {
 	enqueueNew(t, s, "k", t0)
 	for _, tc := range []struct {
 		name       string
+		kind       string
 		leaseUntil time.Time
 		limit      int
 	}{
-		{"zero limit", t0.Add(lease), 0},
-		{"negative limit", t0.Add(lease), -1},
-		{"lease ending now", t0, 10},
-		{"lease ended", t0.Add(-time.Second), 10},
+		{"empty kind", "", t0.Add(lease), 10},
+		{"zero limit", restoreKind, t0.Add(lease), 0},
+		{"negative limit", restoreKind, t0.Add(lease), -1},
+		{"lease ending now", restoreKind, t0, 10},
+		{"lease ended", restoreKind, t0.Add(-time.Second), 10},
 	} {
-		if got, err := s.LeaseIntents(t.Context(), t0, tc.leaseUntil, tc.limit); err == nil {
+		if got, err := s.LeaseIntents(t.Context(), tc.kind, t0, tc.leaseUntil, tc.limit); err == nil {
 			t.Errorf("LeaseIntents with %s = %v, nil; want an error", tc.name, intentKeys(got))
 		}
 	}
@@ -473,7 +578,7 @@ func testConcurrentLease(t *testing.T, s store.Store) {
 	got, err := Race(goroutines, func(int) ([]store.Intent, error) {
 		var mine []store.Intent
 		for {
-			page, err := s.LeaseIntents(t.Context(), t0, t0.Add(lease), limit)
+			page, err := s.LeaseIntents(t.Context(), restoreKind, t0, t0.Add(lease), limit)
 			mine = append(mine, page...)
 			if err != nil || len(page) == 0 {
 				return mine, err
@@ -738,9 +843,9 @@ func testIntentsList(t *testing.T, s store.Store) {
 	add("leased", "restore")
 	add("done", "notify")
 	add("failed", "restore")
-	held := wantLeased(t, s, now, 10, "leased", "done", "failed")
-	completeIntent(t, s, held[1], now, "sent")
-	if err := s.FailIntent(t.Context(), held[2].ID, held[2].LeaseToken, now, "gone"); err != nil {
+	held := wantLeased(t, s, now, 10, "leased", "failed")
+	completeIntent(t, s, wantLeasedKind(t, s, "notify", now, 10, "done")[0], now, "sent")
+	if err := s.FailIntent(t.Context(), held[1].ID, held[1].LeaseToken, now, "gone"); err != nil {
 		t.Fatal(err)
 	}
 	add("pending", "restore")
@@ -812,7 +917,7 @@ func testExpireIntentsOnlyFinished(t *testing.T, s store.Store) {
 	// the future and one under a long lease. Neither is ever expired.
 	enqueue(t, s, newIntent("old-pending", t0.Add(1000*time.Hour)), longAgo)
 	enqueue(t, s, newIntent("old-leased", longAgo), longAgo)
-	if _, err := s.LeaseIntents(t.Context(), longAgo, t0.Add(1000*time.Hour), 10); err != nil {
+	if _, err := s.LeaseIntents(t.Context(), restoreKind, longAgo, t0.Add(1000*time.Hour), 10); err != nil {
 		t.Fatal(err)
 	}
 	done1 := finish(t, s, "done-1h", t0.Add(time.Hour), false)

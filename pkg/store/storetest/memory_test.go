@@ -266,8 +266,8 @@ func due(in store.Intent) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func (m *memory) LeaseIntents(ctx context.Context, now, leaseUntil time.Time, limit int) ([]store.Intent, error) {
-	if limit <= 0 || !leaseUntil.After(now) {
+func (m *memory) LeaseIntents(ctx context.Context, kind string, now, leaseUntil time.Time, limit int) ([]store.Intent, error) {
+	if kind == "" || limit <= 0 || !leaseUntil.After(now) {
 		return nil, errors.New("bad lease")
 	}
 	if err := m.lock(ctx); err != nil {
@@ -276,7 +276,7 @@ func (m *memory) LeaseIntents(ctx context.Context, now, leaseUntil time.Time, li
 	defer m.mu.Unlock()
 	var ready []store.Intent
 	for _, in := range m.intents {
-		if at, ok := due(in); ok && !at.After(now) {
+		if at, ok := due(in); ok && in.Kind == kind && !at.After(now) {
 			ready = append(ready, in)
 		}
 	}

@@ -66,6 +66,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LeaseLiveNotTaken", testLeaseLiveNotTaken},
 		{"LeaseExpiredTakenOver", testLeaseExpiredTakenOver},
 		{"LeaseOrder", testLeaseOrder},
+		{"LeaseOnlyOwnKind", testLeaseOnlyOwnKind},
+		{"LeaseOrderWithinKind", testLeaseOrderWithinKind},
+		{"LeaseEmptyKindRefused", testLeaseEmptyKindRefused},
 		{"LeaseLimit", testLeaseLimit},
 		{"LeaseBadArguments", testLeaseBadArguments},
 		{"ConcurrentLease", testConcurrentLease},
@@ -832,7 +835,7 @@ func calls(f fixture) []struct {
 			return err
 		}},
 		{"LeaseIntents", func(ctx context.Context, s store.Store) error {
-			_, err := s.LeaseIntents(ctx, t0, t0.Add(lease), 10)
+			_, err := s.LeaseIntents(ctx, restoreKind, t0, t0.Add(lease), 10)
 			return err
 		}},
 		{"RenewIntentLease", func(ctx context.Context, s store.Store) error {
