@@ -1,0 +1,166 @@
+package notify_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reinstate/reinstate/pkg/audit"
+	"github.com/reinstate/reinstate/pkg/notify"
+	"github.com/reinstate/reinstate/pkg/rules"
+	"github.com/reinstate/reinstate/pkg/store"
+	"github.com/reinstate/reinstate/pkg/store/sqlite"
+)
+
+type testClock struct{ now time.Time }
+
+func (c *testClock) Now() time.Time { return c.now }
+
+// openStore is the real store, in memory: these tests are about grouping
+// and delivery, not about durability, which the store's own suite checks.
+func openStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), sqlite.Memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// deletion is the message for one detected hard delete of group i by admin.
+func deletion(i int, admin string) notify.Message {
+	ev := &audit.Event{ID: fmt.Sprintf("Directory_%05d", i), Activity: "Hard Delete group", Deletion: audit.DeletionHard,
+		Time: sampleTime.Add(time.Duration(i) * time.Millisecond), Initiator: audit.Initiator{Type: audit.InitiatorUser, UserPrincipalName: admin}}
+	return notify.Message{
+		Kind: notify.KindDeletionDetected, Severity: rules.SeverityCritical, Time: ev.Time, Rule: "hard-deletes", Activity: ev.Activity,
+		Initiator: ev.Initiator, Objects: []notify.Object{{ID: fmt.Sprintf("6d1c4a2e-0000-4000-8000-%012d", i), Type: audit.TargetGroup, Name: fmt.Sprintf("team-%d", i)}},
+		Total: 1, Action: "notify", Outcome: notify.Outcome{Status: notify.StatusDetected}, Mode: rules.ModeEnforce, Event: ev,
+	}
+}
+
+func lines(t *testing.T, out *bytes.Buffer) []notify.Message {
+	t.Helper()
+	var msgs []notify.Message
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m notify.Message
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+// TestStormIsOneMessage: 5,000 deletions by one administrator under one
+// rule, announced three times over (as Event Hubs redelivers), go out as
+// one message listing the first 20 objects and counting all 5,000; another
+// initiator's deletion is a message of its own.
+func TestStormIsOneMessage(t *testing.T) {
+	st := openStore(t)
+	clock := &testClock{now: sampleTime}
+	var out bytes.Buffer
+	channels := map[string]rules.Channel{"console": {Name: "console", Type: "console"}}
+	d := notify.NewDispatcher(st, channels, map[string]notify.Sender{"console": notify.NewJSONLines("console", &out)},
+		notify.DispatcherOptions{Now: clock.Now, GroupWait: 30 * time.Second})
+	ctx := context.Background()
+	for delivery := range 3 {
+		recorded := 0
+		for i := range 5000 {
+			n, err := d.Announce(ctx, deletion(i, "it.admin@contoso.com"), []string{"console"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recorded += n
+		}
+		if want := map[bool]int{true: 5000, false: 0}[delivery == 0]; recorded != want {
+			t.Errorf("delivery %d recorded %d messages, want %d", delivery, recorded, want)
+		}
+	}
+	if _, err := d.Announce(ctx, deletion(9999, "someone.else@contoso.com"), []string{"console"}); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing goes out before the group's wait is over.
+	if report, err := d.Drain(ctx); err != nil || report.Sent != 0 || out.Len() != 0 {
+		t.Fatalf("before groupWait: %+v, %v, output %q", report, err, out.String())
+	}
+	clock.now = clock.now.Add(31 * time.Second)
+	report, err := d.Drain(ctx)
+	if err != nil || report != (notify.DrainReport{Sent: 2}) {
+		t.Fatalf("after groupWait: %+v, %v; want 2 messages sent", report, err)
+	}
+	msgs := lines(t, &out)
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages written, want 2", len(msgs))
+	}
+	storm := msgs[0]
+	if storm.Initiator.UserPrincipalName != "it.admin@contoso.com" || storm.Total != 5000 || len(storm.Objects) != notify.MaxObjects || storm.Event != nil ||
+		!storm.Time.Equal(sampleTime) || storm.Objects[0].Name != "team-0" {
+		t.Errorf("storm message: total %d, %d objects listed, first %+v, time %s, event %v", storm.Total, len(storm.Objects), storm.Objects[0], storm.Time, storm.Event)
+	}
+	if msgs[1].Total != 1 || msgs[1].Event == nil || msgs[1].Initiator.UserPrincipalName != "someone.else@contoso.com" {
+		t.Errorf("the other initiator's message: %+v", msgs[1])
+	}
+	// Delivered is delivered: a later drain sends nothing, and the journal
+	// says what went out.
+	if report, err := d.Drain(ctx); err != nil || report != (notify.DrainReport{}) {
+		t.Errorf("second drain: %+v, %v", report, err)
+	}
+	entries, err := st.Journal(ctx, store.JournalQuery{Limit: 10})
+	if err != nil || countEntries(entries, notify.KindSent) != 2 || !strings.Contains(entries[1].Detail, "5000 messages as one") {
+		t.Errorf("journal %+v, %v", entries, err)
+	}
+}
+
+func countEntries(entries []store.Entry, kind store.Kind) int {
+	n := 0
+	for _, e := range entries {
+		if e.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// TestMinSeverityKeepsMessagesOffAChannel: a warning does not page; it is
+// journaled as suppressed, not lost without a word.
+func TestMinSeverityKeepsMessagesOffAChannel(t *testing.T) {
+	st := openStore(t)
+	clock := &testClock{now: sampleTime}
+	var pager, log bytes.Buffer
+	channels := map[string]rules.Channel{
+		"pager": {Name: "pager", Type: "console", MinSeverity: rules.SeverityCritical},
+		"log":   {Name: "log", Type: "console"},
+	}
+	d := notify.NewDispatcher(st, channels, map[string]notify.Sender{"pager": notify.NewJSONLines("pager", &pager), "log": notify.NewJSONLines("log", &log)},
+		notify.DispatcherOptions{Now: clock.Now, GroupWait: -1})
+	ctx := context.Background()
+	warning := deletion(1, "it.admin@contoso.com")
+	warning.Severity = rules.SeverityWarning
+	if n, err := d.Announce(ctx, warning, []string{"pager", "log"}); err != nil || n != 1 {
+		t.Fatalf("Announce = %d, %v; want 1 (the log only)", n, err)
+	}
+	if n, err := d.Announce(ctx, deletion(2, "it.admin@contoso.com"), []string{"pager", "log"}); err != nil || n != 2 {
+		t.Fatalf("Announce critical = %d, %v; want 2", n, err)
+	}
+	if _, err := d.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The log's two messages share a group: one message, at the higher
+	// severity, listing both.
+	if p, l := lines(t, &pager), lines(t, &log); len(p) != 1 || p[0].Severity != rules.SeverityCritical || p[0].Total != 1 ||
+		len(l) != 1 || l[0].Total != 2 || l[0].Severity != rules.SeverityCritical {
+		t.Errorf("pager got %+v, log %+v; want the critical alone on the pager, both as one on the log", p, l)
+	}
+	entries, _ := st.Journal(ctx, store.JournalQuery{Limit: 10})
+	if countEntries(entries, notify.KindSuppressed) != 1 {
+		t.Errorf("want one notify.suppressed entry: %+v", entries)
+	}
+}
