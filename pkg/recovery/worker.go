@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reinstate/reinstate/pkg/audit"
 	"github.com/reinstate/reinstate/pkg/store"
 )
 
@@ -28,6 +29,22 @@ type Plan struct {
 	Reason string `json:"reason,omitempty"`
 	// Actor is who caused the deletion (or who asked for the restore).
 	Actor string `json:"actor,omitempty"`
+	// Tell says whom to tell of the outcome, and what they need to know
+	// that the restore itself does not; nil tells no one.
+	Tell *Tell `json:"tell,omitempty"`
+}
+
+// Tell is what the notifications stage needs to tell people of a restore's
+// outcome: the deciding rule's channels and severity, and the deletion.
+type Tell struct {
+	Channels  []string        `json:"channels"`
+	Severity  string          `json:"severity,omitempty"`
+	Rule      string          `json:"rule,omitempty"`
+	Activity  string          `json:"activity,omitempty"`
+	Initiator audit.Initiator `json:"initiator"`
+	// Time is when the deletion happened.
+	Time     time.Time `json:"time"`
+	TenantID string    `json:"tenantId,omitempty"`
 }
 
 // IntentKey is the idempotency key of restoring objectID because of
@@ -86,6 +103,10 @@ type WorkerOptions struct {
 	// MaxBackoff caps the wait between attempts when Graph gives no
 	// Retry-After.
 	MaxBackoff time.Duration
+	// Concluded, when set, is called with every final outcome (restored,
+	// already live, or failed for good) once it is recorded: how the
+	// notifications stage learns what to tell. It must not block for long.
+	Concluded func(ctx context.Context, plan Plan, outcome Outcome)
 }
 
 // Worker drains restore intents from the outbox: it leases due intents of
@@ -102,13 +123,15 @@ type Worker struct {
 	concurrency int
 	maxAttempts int
 	maxBackoff  time.Duration
+	concluded   func(ctx context.Context, plan Plan, outcome Outcome)
 	wake        chan struct{}
 }
 
 // NewWorker returns a Worker.
 func NewWorker(outbox Outbox, restorer Restorer, opts WorkerOptions) *Worker {
 	w := &Worker{outbox: outbox, restorer: restorer, log: opts.Logger, now: opts.Now, lease: opts.Lease,
-		concurrency: opts.Concurrency, maxAttempts: opts.MaxAttempts, maxBackoff: opts.MaxBackoff, wake: make(chan struct{}, 1)}
+		concurrency: opts.Concurrency, maxAttempts: opts.MaxAttempts, maxBackoff: opts.MaxBackoff, concluded: opts.Concluded,
+		wake: make(chan struct{}, 1)}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -315,9 +338,10 @@ func (w *Worker) conclude(ctx context.Context, intent store.Intent, plan Plan, e
 		if intent.Attempts >= w.maxAttempts {
 			reason := fmt.Sprintf("gave up after %d attempts: %v", intent.Attempts, retry.Err)
 			entry.Kind, entry.Outcome, entry.Detail = KindRestoreFailed, string(StatusFailed), reason
-			return resultFailed, w.finish(ctx, intent, entry, func(now time.Time) error {
+			gaveUp := Outcome{ObjectID: plan.Request.ObjectID, ObjectType: plan.Request.ObjectType, Status: StatusFailed, Detail: reason}
+			return w.concludeWith(ctx, plan, gaveUp, resultFailed, w.finish(ctx, intent, entry, func(now time.Time) error {
 				return w.outbox.FailIntent(ctx, intent.ID, intent.LeaseToken, now, reason)
-			})
+			}))
 		}
 		wait := retry.After
 		if wait <= 0 {
@@ -339,14 +363,24 @@ func (w *Worker) conclude(ctx context.Context, intent store.Intent, plan Plan, e
 	entry.Outcome, entry.Detail = string(outcome.Status), string(summary)
 	if outcome.Status == StatusRestored || outcome.Status == StatusAlreadyLive {
 		entry.Kind = KindRestoreDone
-		return resultDone, w.finish(ctx, intent, entry, func(now time.Time) error {
+		return w.concludeWith(ctx, plan, outcome, resultDone, w.finish(ctx, intent, entry, func(now time.Time) error {
 			return w.outbox.CompleteIntent(ctx, intent.ID, intent.LeaseToken, now, string(outcome.Status))
-		})
+		}))
 	}
 	entry.Kind = KindRestoreFailed
-	return resultFailed, w.finish(ctx, intent, entry, func(now time.Time) error {
+	return w.concludeWith(ctx, plan, outcome, resultFailed, w.finish(ctx, intent, entry, func(now time.Time) error {
 		return w.outbox.FailIntent(ctx, intent.ID, intent.LeaseToken, now, string(outcome.Status)+": "+outcome.Detail)
-	})
+	}))
+}
+
+// concludeWith tells Concluded of a final outcome once it is recorded
+// (finishErr nil); an outcome whose recording failed is not told, since the
+// intent will be tried again.
+func (w *Worker) concludeWith(ctx context.Context, plan Plan, outcome Outcome, res result, finishErr error) (result, error) {
+	if finishErr == nil && w.concluded != nil {
+		w.concluded(ctx, plan, outcome)
+	}
+	return res, finishErr
 }
 
 // keepLease renews the intent's lease every third of its length while a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +159,36 @@ func TestWorker(t *testing.T) {
 				}
 				if r := drain(t, w); r != (recovery.DrainReport{}) {
 					t.Errorf("second drain %+v, want nothing to do", r)
+				}
+			},
+		},
+		{
+			// Concluded hears every final outcome once it is recorded, with
+			// the plan it came from: how notifications learn what to tell.
+			name: "final outcomes are told to Concluded",
+			run: func(t *testing.T, s *sim, o *outbox) {
+				type told struct {
+					id     string
+					status recovery.Status
+				}
+				var got []told
+				concluded := func(_ context.Context, plan recovery.Plan, out recovery.Outcome) {
+					if plan.Request.ObjectID != out.ObjectID {
+						t.Errorf("plan for %s told with the outcome of %s", plan.Request.ObjectID, out.ObjectID)
+					}
+					got = append(got, told{out.ObjectID, out.Status})
+				}
+				o.enqueue(recovery.Request{ObjectID: deletedOrion, ObjectType: audit.TargetGroup})
+				o.enqueue(recovery.Request{ObjectID: neverExisted, ObjectType: audit.TargetGroup})
+				w := o.worker(o.st, s.executor(reinstateTok, recovery.ExecutorOptions{}), recovery.WorkerOptions{Concluded: concluded})
+				if r := drain(t, w); r != (recovery.DrainReport{Done: 1, Failed: 1}) {
+					t.Fatalf("report %+v", r)
+				}
+				slices.SortFunc(got, func(a, b told) int { return strings.Compare(a.id, b.id) })
+				want := []told{{neverExisted, recovery.StatusNotFound}, {deletedOrion, recovery.StatusRestored}}
+				slices.SortFunc(want, func(a, b told) int { return strings.Compare(a.id, b.id) })
+				if !slices.Equal(got, want) {
+					t.Errorf("told %v, want %v", got, want)
 				}
 			},
 		},
