@@ -4,6 +4,7 @@ import (
 	"github.com/reinstate/reinstate/pkg/audit"
 	"github.com/reinstate/reinstate/pkg/decide"
 	"github.com/reinstate/reinstate/pkg/guard"
+	"github.com/reinstate/reinstate/pkg/recovery"
 	"github.com/reinstate/reinstate/pkg/rules"
 )
 
@@ -83,4 +84,50 @@ func raise(s rules.Severity, event *audit.Event) rules.Severity {
 		return rules.SeverityWarning
 	}
 	return s
+}
+
+// FromOutcome is the message a restore's final outcome calls for, told on
+// plan.Tell's channels: restored (with whether it was read back live), or
+// failed with the reason, at least a warning.
+func FromOutcome(plan recovery.Plan, out recovery.Outcome) Message {
+	tell := plan.Tell
+	if tell == nil {
+		tell = &recovery.Tell{}
+	}
+	m := Message{
+		Kind:      KindObjectRestored,
+		Severity:  rules.Severity(tell.Severity),
+		Time:      tell.Time,
+		TenantID:  tell.TenantID,
+		Rule:      tell.Rule,
+		Activity:  tell.Activity,
+		Initiator: tell.Initiator,
+		Objects:   []Object{{ID: plan.Request.ObjectID, Type: plan.Request.ObjectType, Name: plan.Name}},
+		Total:     1,
+		Action:    string(rules.ActionRestore),
+		Outcome:   Outcome{Status: StatusRestored, Verified: out.Verified, Detail: out.Detail},
+		Mode:      rules.ModeEnforce,
+	}
+	for _, related := range out.Related {
+		m.Objects = append(m.Objects, Object{ID: related.ObjectID, Type: related.ObjectType})
+		m.Total++
+	}
+	switch out.Status {
+	case recovery.StatusRestored:
+	case recovery.StatusAlreadyLive:
+		m.Outcome.Detail = joinDetail("it was live already: nothing to restore", out.Detail)
+	default:
+		m.Kind = KindRestoreFailed
+		m.Outcome = Outcome{Status: StatusFailed, Detail: firstNonEmpty(out.Detail, string(out.Status))}
+		if out.Status == recovery.StatusConflict {
+			m.Outcome.Status = StatusConflict
+		}
+		if rank(m.Severity) < rank(rules.SeverityWarning) {
+			m.Severity = rules.SeverityWarning
+		}
+	}
+	if m.Severity == "" {
+		m.Severity = rules.SeverityInfo
+	}
+	return m
 }
