@@ -20,6 +20,7 @@ import (
 	"github.com/reinstate/reinstate/pkg/audit"
 	"github.com/reinstate/reinstate/pkg/decide"
 	"github.com/reinstate/reinstate/pkg/guard"
+	"github.com/reinstate/reinstate/pkg/notify"
 	"github.com/reinstate/reinstate/pkg/recovery"
 	"github.com/reinstate/reinstate/pkg/rules"
 	"github.com/reinstate/reinstate/pkg/store"
@@ -53,8 +54,6 @@ const (
 	// KindBreakerTripped records the mass-deletion breaker tripping, with the
 	// affected ids.
 	KindBreakerTripped store.Kind = "breaker.tripped"
-	// KindNotify records a notification and whether it went out.
-	KindNotify store.Kind = "notify"
 )
 
 // Decider decides what to do about an event; decide.Engine is one.
@@ -62,9 +61,10 @@ type Decider interface {
 	Decide(ctx context.Context, event *audit.Event, objects *decide.Objects) ([]decide.Decision, error)
 }
 
-// Notifier tells one channel of a decision.
-type Notifier interface {
-	Notify(ctx context.Context, event *audit.Event, d decide.Decision) error
+// Announcer records a message for channels, durably, to be delivered
+// later; notify.Dispatcher is one. It never waits on a channel.
+type Announcer interface {
+	Announce(ctx context.Context, m notify.Message, channels []string) (int, error)
 }
 
 // ErrRetryLater means part of a batch could not be processed now but may be
@@ -91,8 +91,8 @@ type Options struct {
 	// Bin reads the recycle bin for rules that need an object's
 	// properties; nil reads nothing.
 	Bin decide.Bin
-	// Notifiers tell each channel, by the channel's name.
-	Notifiers map[string]Notifier
+	// Announcer records the messages decisions call for; nil tells no one.
+	Announcer Announcer
 	// Self recognises events Reinstate caused; nil recognises none.
 	Self *guard.Self
 	// Wake is called after new intents are recorded, to wake a worker.
@@ -109,7 +109,7 @@ type Pipeline struct {
 	expirePage     int
 	decider        Decider
 	bin            decide.Bin
-	notifiers      map[string]Notifier
+	announcer      Announcer
 	self           *guard.Self
 	wake           func()
 }
@@ -125,7 +125,7 @@ func New(state State, opts Options) *Pipeline {
 		expirePage:     opts.ExpirePage,
 		decider:        opts.Decider,
 		bin:            opts.Bin,
-		notifiers:      opts.Notifiers,
+		announcer:      opts.Announcer,
 		self:           opts.Self,
 		wake:           opts.Wake,
 	}
@@ -194,8 +194,9 @@ type Report struct {
 	// Observed counts restores and previews decided in observe mode, and so
 	// not carried out.
 	Observed int `json:"observed"`
-	// Notified counts notifications sent.
-	Notified int `json:"notified"`
+	// Announced counts messages recorded for channels (each is delivered
+	// later, grouped, by the notifications stage).
+	Announced int `json:"announced"`
 	// Deferred counts events whose rules need the recycle bin while Graph
 	// could not be read: they are retried, not decided wrongly.
 	Deferred int `json:"deferred"`
@@ -203,9 +204,9 @@ type Report struct {
 
 // String is the one-line summary written to logs and to the host's Logs.
 func (r Report) String() string {
-	return fmt.Sprintf("bodies=%d records=%d new=%d duplicates=%d held=%d skipped=%d dead_bodies=%d already_kept=%d self=%d intents=%d decisions=%d guarded=%d observed=%d notified=%d deferred=%d",
+	return fmt.Sprintf("bodies=%d records=%d new=%d duplicates=%d held=%d skipped=%d dead_bodies=%d already_kept=%d self=%d intents=%d decisions=%d guarded=%d observed=%d announced=%d deferred=%d",
 		r.Bodies, r.Records, r.New, r.Duplicates, r.Held, r.Skipped, r.DeadBodies, r.AlreadyKept, r.Self, r.Intents,
-		r.Decisions, r.Guarded, r.Observed, r.Notified, r.Deferred)
+		r.Decisions, r.Guarded, r.Observed, r.Announced, r.Deferred)
 }
 
 // Ingest processes a batch. One bad body or record never fails the batch:
@@ -382,7 +383,7 @@ func (p *Pipeline) act(ctx context.Context, where string, event *audit.Event, d 
 			return fmt.Errorf("journal breaker trip: %w", err)
 		}
 	}
-	return p.notify(ctx, where, event, d, report)
+	return p.notify(ctx, event, d, report)
 }
 
 // outcome says, in the journal, what became of a decision.
@@ -408,6 +409,10 @@ func (p *Pipeline) enqueueRestore(ctx context.Context, event *audit.Event, d dec
 		Reason:  d.RuleName(),
 		Actor:   actor(event.Initiator),
 	}
+	if len(d.Notify) > 0 {
+		plan.Tell = &recovery.Tell{Channels: d.Notify, Severity: string(d.Severity), Rule: d.RuleName(), Activity: event.Activity,
+			Initiator: event.Initiator, Time: event.Time, TenantID: event.TenantID}
+	}
 	payload, err := json.Marshal(plan)
 	if err != nil {
 		return store.Intent{}, false, fmt.Errorf("encode restore plan: %w", err)
@@ -419,31 +424,23 @@ func (p *Pipeline) enqueueRestore(ctx context.Context, event *audit.Event, d dec
 	return intent, created, nil
 }
 
-// notify tells each channel of the decision, and journals what was sent.
-// A failed notification is journaled and logged, and never fails the batch:
-// the decision itself is already durable.
-func (p *Pipeline) notify(ctx context.Context, where string, event *audit.Event, d decide.Decision, report *Report) error {
-	for _, channel := range d.Notify {
-		entry := store.Entry{Time: p.now(), Kind: KindNotify, EventID: event.ID, Activity: event.Activity, TargetID: d.ObjectID,
-			TargetType: string(d.ObjectType), TargetName: d.ObjectName, Actor: actor(event.Initiator), Rule: d.RuleName(),
-			Action: "notify:" + channel, Source: where}
-		n, ok := p.notifiers[channel]
-		switch {
-		case !ok:
-			entry.Outcome = "not sent: this channel's type is not supported by this build yet"
-		default:
-			if err := n.Notify(ctx, event, d); err != nil {
-				entry.Outcome = "failed: " + err.Error()
-				p.log.WarnContext(ctx, "notification failed", "channel", channel, "event", event.ID, "error", err.Error())
-			} else {
-				entry.Outcome = "sent"
-				report.Notified++
-			}
-		}
-		if _, err := p.state.Append(ctx, entry); err != nil {
-			return fmt.Errorf("journal notification to %s: %w", channel, err)
-		}
+// notify records the message the decision calls for, for its channels.
+// Delivery is the notifications stage's, later and grouped, so a broken
+// channel never holds up a batch; a store failure here retries the batch
+// like any other, and the message's key keeps the retry from telling twice.
+func (p *Pipeline) notify(ctx context.Context, event *audit.Event, d decide.Decision, report *Report) error {
+	if p.announcer == nil || len(d.Notify) == 0 {
+		return nil
 	}
+	m, ok := notify.FromDecision(event, d)
+	if !ok {
+		return nil
+	}
+	n, err := p.announcer.Announce(ctx, m, d.Notify)
+	if err != nil {
+		return fmt.Errorf("record notification for %s: %w", d.ObjectID, err)
+	}
+	report.Announced += n
 	return nil
 }
 
