@@ -114,7 +114,7 @@ func TestLoadRefusesBadFiles(t *testing.T) {
 		"several-problems.yaml": {
 			{2, 10, "version", `"2" is not supported`, "2"},
 			{4, 9, "defaults.mode", `"dry-run" is not one of enforce, observe`, "dry-run"},
-			{6, 19, "channels.console.type", `"email" is not one of console, webhook, teams, slack, pagerduty`, "email"},
+			{6, 19, "channels.console.type", `"email" is not one of console, file, webhook, teams, slack, pagerduty`, "email"},
 			{9, 13, "guards.cooldown.window", `not "soon"`, "soon"},
 			{11, 12, "guards.breaker.total", `must be a whole number of at least 1, not "0"`, "0"},
 			{14, 43, "rules[0].when", deleton, ".deleton"},

@@ -114,7 +114,7 @@ func (c Channel) Admits(s Severity) bool {
 
 // channelTypes are the channel types a file may declare; the notifications
 // stage defines what each needs.
-var channelTypes = []string{"console", "webhook", "teams", "slack", "pagerduty"}
+var channelTypes = []string{"console", "file", "webhook", "teams", "slack", "pagerduty"}
 
 // Rule is one compiled rule.
 type Rule struct {
