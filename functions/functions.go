@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/reinstate/reinstate/pkg/customhandler"
+	"github.com/reinstate/reinstate/pkg/notify"
 	"github.com/reinstate/reinstate/pkg/pipeline"
 	"github.com/reinstate/reinstate/pkg/recovery"
 )
@@ -20,6 +21,7 @@ const (
 	AuditEvents = "AuditEvents"
 	Maintenance = "Maintenance"
 	Recover     = "Recover"
+	Notify      = "Notify"
 )
 
 // auditEventsBinding is the trigger's binding name in AuditEvents/function.json.
@@ -37,8 +39,22 @@ type Recoverer interface {
 	Drain(ctx context.Context) (recovery.DrainReport, error)
 }
 
-// Register binds every function to p and r on srv.
-func Register(srv *customhandler.Server, p Pipeline, r Recoverer) {
+// Notifier delivers due notifications.
+type Notifier interface {
+	Drain(ctx context.Context) (notify.DrainReport, error)
+}
+
+// Register binds every function to p, r and n on srv.
+func Register(srv *customhandler.Server, p Pipeline, r Recoverer, n Notifier) {
+	srv.Handle(Notify, customhandler.HandlerFunc(func(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
+		// Messages wait in the store for their group to fill; this timer
+		// sends them, since an invocation must not sleep for a group.
+		report, err := n.Drain(ctx)
+		if err != nil {
+			return nil, customhandler.Transient(err)
+		}
+		return &customhandler.Response{Logs: []string{fmt.Sprintf("notifications: %d sent, %d to retry, %d dead letters, %d failed", report.Sent, report.Retried, report.DeadLettered, report.Failed)}}, nil
+	}))
 	srv.Handle(Recover, customhandler.HandlerFunc(func(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
 		// A timer backstop: on Flex Consumption an instance may be frozen or
 		// gone between invocations, so in-process workers alone cannot be

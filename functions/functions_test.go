@@ -16,6 +16,7 @@ import (
 
 	"github.com/reinstate/reinstate/pkg/audit"
 	"github.com/reinstate/reinstate/pkg/customhandler"
+	"github.com/reinstate/reinstate/pkg/notify"
 	"github.com/reinstate/reinstate/pkg/pipeline"
 	"github.com/reinstate/reinstate/pkg/recovery"
 	"github.com/reinstate/reinstate/pkg/store"
@@ -27,9 +28,10 @@ const testdata = "../testdata"
 // handler is the real stack behind a loopback HTTP server: the protocol
 // server, these bindings, the pipeline and an SQLite store.
 type handler struct {
-	url   string
-	store *sqlite.Store
-	now   time.Time
+	url        string
+	store      *sqlite.Store
+	now        time.Time
+	dispatcher *notify.Dispatcher
 }
 
 func newHandler(t *testing.T) *handler {
@@ -44,7 +46,10 @@ func newHandler(t *testing.T) *handler {
 	// No intents are recorded here (no decider), so the worker never needs
 	// its restorer; the restore path is tested against graphsim.
 	worker := recovery.NewWorker(st, nil, recovery.WorkerOptions{Now: func() time.Time { return h.now }})
-	Register(srv, pipeline.New(st, pipeline.Options{Now: func() time.Time { return h.now }, ClaimLease: time.Minute}), worker)
+	// Messages to a channel no sender serves: the Notify function's
+	// delivery is the dispatcher's, tested in package notify.
+	h.dispatcher = notify.NewDispatcher(st, nil, nil, notify.DispatcherOptions{Now: func() time.Time { return h.now }, GroupWait: -1})
+	Register(srv, pipeline.New(st, pipeline.Options{Now: func() time.Time { return h.now }, ClaimLease: time.Minute}), worker, h.dispatcher)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	h.url = ts.URL
@@ -241,3 +246,23 @@ func TestMaintenanceExpiresOldRecords(t *testing.T) {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestNotifyDrainsTheOutbox: the Notify timer delivers what is due and
+// says what became of it; here a message to a channel without a sender is
+// kept as a dead letter.
+func TestNotifyDrainsTheOutbox(t *testing.T) {
+	h := newHandler(t)
+	m := notify.Message{Kind: notify.KindDeletionDetected, Objects: []notify.Object{{ID: "g1"}}, Total: 1}
+	if _, err := h.dispatcher.Announce(context.Background(), m, []string{"nowhere"}); err != nil {
+		t.Fatal(err)
+	}
+	r := h.post(t, Notify, read(t, "customhandler/timer-host.json"))
+	want := "notifications: 0 sent, 0 to retry, 1 dead letters, 0 failed"
+	if r.status != http.StatusOK || len(r.Logs) != 1 || r.Logs[0] != want {
+		t.Fatalf("Notify reply %d %q, want %q", r.status, r.Logs, want)
+	}
+	letters, err := h.store.DeadLetters(context.Background(), 10)
+	if err != nil || len(letters) != 1 || letters[0].Source != "notify nowhere" {
+		t.Errorf("dead letters %+v, %v", letters, err)
+	}
+}

@@ -21,7 +21,7 @@ import (
 // drains restore intents from st. With the Azure credential it also learns
 // Reinstate's own identity from its first token, into self, so that loop
 // prevention works even where REINSTATE_SELF_IDS was left empty.
-func (e *env) newWorker(ctx context.Context, st store.Store, self *guard.Self, mode rules.Mode) (*recovery.Worker, *recovery.Executor, error) {
+func (e *env) newWorker(ctx context.Context, st store.Store, self *guard.Self, mode rules.Mode, concluded func(context.Context, recovery.Plan, recovery.Outcome)) (*recovery.Worker, *recovery.Executor, error) {
 	executor, cred, err := e.newExecutor()
 	if err != nil {
 		return nil, nil, err
@@ -29,7 +29,7 @@ func (e *env) newWorker(ctx context.Context, st store.Store, self *guard.Self, m
 	if cred != nil && mode == rules.ModeEnforce {
 		go e.learnSelf(ctx, cred, self)
 	}
-	return recovery.NewWorker(st, executor, recovery.WorkerOptions{Logger: e.log, Concurrency: e.cfg.Workers}), executor, nil
+	return recovery.NewWorker(st, executor, recovery.WorkerOptions{Logger: e.log, Concurrency: e.cfg.Workers, Concluded: concluded}), executor, nil
 }
 
 // newExecutor is the recovery executor over Graph, and for azure auth the

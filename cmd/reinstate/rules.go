@@ -17,6 +17,7 @@ import (
 	"github.com/reinstate/reinstate/pkg/config"
 	"github.com/reinstate/reinstate/pkg/decide"
 	"github.com/reinstate/reinstate/pkg/guard"
+	"github.com/reinstate/reinstate/pkg/notify"
 	"github.com/reinstate/reinstate/pkg/rules"
 	"github.com/reinstate/reinstate/pkg/store/sqlite"
 )
@@ -39,6 +40,12 @@ FIELD: MESSAGE, and the exit status is 1. A good file prints a summary.`,
 			table, err := rules.Load(args[0], e.getenv)
 			if err != nil {
 				fmt.Fprintln(e.stderr, err)
+				return &exitError{code: 1}
+			}
+			// The channels' own settings (URLs, secrets), checked as serve
+			// checks them; nothing is contacted.
+			if _, _, err := notify.NewSenders(table.Channels, nil, io.Discard); err != nil {
+				fmt.Fprintf(e.stderr, "%s: channels:\n%v\n", table.File, err)
 				return &exitError{code: 1}
 			}
 			describeTable(e.stdout, table)

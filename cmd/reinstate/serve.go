@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,14 +55,21 @@ func (e *env) serve(ctx context.Context, ln net.Listener) error {
 
 // serveTable is serve with the rule table already loaded.
 func (e *env) serveTable(ctx context.Context, ln net.Listener, table *rules.Table) error {
+	senders, closeSenders, err := notify.NewSenders(table.Channels, nil, e.stdout)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("rule table %s: channels: %w", table.File, err)
+	}
+	defer closeSenders.Close()
 	st, err := openStore(ctx, e.cfg.Store)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer st.Close()
+	dispatcher := notify.NewDispatcher(st, table.Channels, senders, notify.DispatcherOptions{Logger: e.log, GroupWait: e.cfg.GroupWait})
 	self := guard.NewSelf(e.cfg.SelfIDs...)
-	worker, executor, err := e.newWorker(ctx, st, self, table.Mode)
+	worker, executor, err := e.newWorker(ctx, st, self, table.Mode, e.tellOutcome(dispatcher))
 	if err != nil {
 		ln.Close()
 		return err
@@ -70,22 +77,21 @@ func (e *env) serveTable(ctx context.Context, ln net.Listener, table *rules.Tabl
 	if table.Mode == rules.ModeEnforce && len(e.cfg.SelfIDs) == 0 && e.cfg.Graph.Auth != config.GraphAuthAzure {
 		e.log.Warn("REINSTATE_SELF_IDS is empty: Reinstate cannot recognise its own restores in the audit log")
 	}
-	srv := e.newServer(st, worker, executor, self, table)
+	srv := e.newServer(st, worker, executor, dispatcher, self, table)
 	e.log.Info("reinstate serving", "address", ln.Addr().String(), "store", e.cfg.Store.String(), "graph", e.cfg.Graph.String(),
 		"rules", table.File, "rule_count", len(table.Rules), "mode", string(table.Mode), "mode_from", table.ModeSource,
-		"tenant", e.cfg.TenantID, "version", version())
+		"tenant", e.cfg.TenantID, "channels", len(senders), "version", version())
 
-	// The worker outlives ctx (the SIGTERM) until the server has drained,
-	// so that intents recorded by the last invocations can still start.
-	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
-	workerDone := make(chan struct{})
-	go func() {
-		defer close(workerDone)
-		_ = worker.Run(workerCtx, workerPoll)
-	}()
+	// The workers outlive ctx (the SIGTERM) until the server has drained,
+	// so that intents recorded by the last invocations can still start,
+	// and then send what is due once more.
+	workerCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	var workers sync.WaitGroup
+	workers.Go(func() { _ = worker.Run(workerCtx, workerPoll) })
+	workers.Go(func() { e.runNotifications(workerCtx, dispatcher) })
 	err = srv.Serve(ctx, ln)
-	stopWorker()
-	<-workerDone
+	stopWorkers()
+	workers.Wait()
 	return err
 }
 
@@ -93,10 +99,43 @@ func (e *env) serveTable(ctx context.Context, ln net.Listener, table *rules.Tabl
 // back-off ended) when nothing wakes it.
 const workerPoll = 5 * time.Second
 
+// notifyPoll is how often `serve` sends due notifications; in Azure the
+// Notify timer function does it every minute as well.
+const notifyPoll = time.Second
+
+// runNotifications drains the notification outbox every notifyPoll until
+// ctx ends.
+func (e *env) runNotifications(ctx context.Context, d *notify.Dispatcher) {
+	tick := time.NewTicker(notifyPoll)
+	defer tick.Stop()
+	for {
+		if _, err := d.Drain(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("notifications not drained", "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// tellOutcome records the message a restore's final outcome calls for.
+func (e *env) tellOutcome(d *notify.Dispatcher) func(context.Context, recovery.Plan, recovery.Outcome) {
+	return func(ctx context.Context, plan recovery.Plan, out recovery.Outcome) {
+		if plan.Tell == nil || len(plan.Tell.Channels) == 0 {
+			return
+		}
+		if _, err := d.Announce(ctx, notify.FromOutcome(plan, out), plan.Tell.Channels); err != nil {
+			e.log.Error("could not record the notification of a restore's outcome", "object", out.ObjectID, "error", err.Error())
+		}
+	}
+}
+
 // newServer wires the pipeline over st into a custom-handler server: the
 // rule table and guards decide, the executor reads the recycle bin for
-// rules that need it, and the console channel writes to stdout.
-func (e *env) newServer(st store.Store, worker *recovery.Worker, executor *recovery.Executor, self *guard.Self, table *rules.Table) *customhandler.Server {
+// rules that need it, and the dispatcher records what to tell.
+func (e *env) newServer(st store.Store, worker *recovery.Worker, executor *recovery.Executor, dispatcher *notify.Dispatcher, self *guard.Self, table *rules.Table) *customhandler.Server {
 	guards := guard.New(st, guard.Config{TenantID: e.cfg.TenantID, Self: self, Rules: table.Guards})
 	p := pipeline.New(st, pipeline.Options{
 		Logger:         e.log,
@@ -105,23 +144,11 @@ func (e *env) newServer(st store.Store, worker *recovery.Worker, executor *recov
 		DedupRetention: e.cfg.DedupRetention,
 		Decider:        decide.New(table, guards, time.Now),
 		Bin:            executor,
-		Notifiers:      notifiers(table, e.stdout),
+		Announcer:      dispatcher,
 		Self:           self,
 		Wake:           worker.Notify,
 	})
 	srv := customhandler.NewServer(customhandler.Options{Logger: e.log, ShutdownGrace: e.cfg.ShutdownGrace})
-	functions.Register(srv, p, worker)
+	functions.Register(srv, p, worker, dispatcher)
 	return srv
-}
-
-// notifiers are the channels this build can send to: console ones.
-func notifiers(table *rules.Table, stdout io.Writer) map[string]pipeline.Notifier {
-	out := map[string]pipeline.Notifier{}
-	console := notify.NewConsole(stdout)
-	for name, ch := range table.Channels {
-		if ch.Type == "console" {
-			out[name] = console
-		}
-	}
-	return out
 }

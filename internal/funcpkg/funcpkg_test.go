@@ -56,6 +56,7 @@ func TestPackageLayoutIsWhatTheHostLoads(t *testing.T) {
 		"AuditEvents/function.json": 0o644,
 		"Maintenance/function.json": 0o644,
 		"Recover/function.json":     0o644,
+		"Notify/function.json":      0o644,
 		"reinstate":                 0o755,
 	}
 	if len(modes) != len(want) {

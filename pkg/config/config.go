@@ -39,6 +39,7 @@ const (
 	EnvRules         = "REINSTATE_RULES"
 	EnvMode          = rules.EnvMode
 	EnvTenantID      = "REINSTATE_TENANT_ID"
+	EnvGroupWait     = "REINSTATE_GROUP_WAIT"
 	EnvWriteQuota    = "REINSTATE_WRITE_QUOTA"
 	EnvWriteWindow   = "REINSTATE_WRITE_WINDOW"
 	EnvWorkers       = "REINSTATE_WORKERS"
@@ -99,6 +100,9 @@ type Config struct {
 	// TenantID is the tenant Reinstate serves: events from any other are
 	// refused. Required in enforce mode.
 	TenantID string
+	// GroupWait is how long a notification waits for others of its group
+	// (channel, rule, initiator, outcome) to go out as one message.
+	GroupWait time.Duration
 	// WriteQuota writes per WriteWindow pace the recovery executor.
 	WriteQuota  int
 	WriteWindow time.Duration
@@ -130,6 +134,7 @@ const (
 	DefaultClaimLease     = 2 * time.Minute
 	DefaultDedupRetention = 35 * 24 * time.Hour
 	DefaultShutdownGrace  = 30 * time.Second
+	DefaultGroupWait      = 30 * time.Second
 )
 
 // Load reads and validates the configuration from getenv (os.Getenv in
@@ -166,6 +171,7 @@ func Load(getenv func(string) string) (Config, error) {
 		// replayed record act twice while acting could still matter.
 		{EnvDedupRetain, &cfg.DedupRetention, DefaultDedupRetention, DefaultDedupRetention},
 		{EnvShutdownGrace, &cfg.ShutdownGrace, DefaultShutdownGrace, 0},
+		{EnvGroupWait, &cfg.GroupWait, DefaultGroupWait, time.Second},
 	}
 	for _, d := range durations {
 		if *d.into, err = parseDuration(getenv(d.name), d.def, d.floor); err != nil {

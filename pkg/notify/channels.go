@@ -27,8 +27,8 @@ var knownSettings = map[string][]string{
 
 // NewSenders builds a sender for every channel of a rule table, checking
 // every channel's settings; all problems are reported together, and
-// nothing is contacted. stdout is the console channel's. The closer
-// closes the files the file channels opened.
+// nothing is contacted or opened. stdout is the console channel's. The
+// closer closes the files the file channels open.
 func NewSenders(channels map[string]rules.Channel, client *http.Client, stdout io.Writer) (map[string]Sender, io.Closer, error) {
 	if client == nil {
 		client = &http.Client{Timeout: DefaultSendTimeout}
@@ -67,10 +67,9 @@ func NewSenders(channels map[string]rules.Channel, client *http.Client, stdout i
 		case "console":
 			s = NewJSONLines(name, stdout)
 		case "file":
-			var f io.Closer
-			s, f, err = NewFile(name, ch.Settings)
-			if f != nil {
-				closers = append(closers, f)
+			var f *JSONLines
+			if f, err = NewFile(name, ch.Settings); err == nil {
+				s, closers = f, append(closers, f)
 			}
 		case "webhook":
 			s, err = NewWebhook(name, ch.Settings, client, time.Now)

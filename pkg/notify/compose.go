@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"fmt"
+
 	"github.com/reinstate/reinstate/pkg/audit"
 	"github.com/reinstate/reinstate/pkg/decide"
 	"github.com/reinstate/reinstate/pkg/guard"
@@ -109,8 +111,7 @@ func FromOutcome(plan recovery.Plan, out recovery.Outcome) Message {
 		Mode:      rules.ModeEnforce,
 	}
 	for _, related := range out.Related {
-		m.Objects = append(m.Objects, Object{ID: related.ObjectID, Type: related.ObjectType})
-		m.Total++
+		m.Outcome.Detail = joinDetail(m.Outcome.Detail, fmt.Sprintf("its %s %s: %s", related.ObjectType, related.ObjectID, related.Status))
 	}
 	switch out.Status {
 	case recovery.StatusRestored:

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -35,7 +36,7 @@ func sampleMessage(i int) notify.Message {
 func TestFileAppendsOneLineAMessage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "notifications.jsonl")
 	for round := range 2 {
-		ch, closer, err := notify.NewFile("audit-log", map[string]any{"path": path})
+		ch, err := notify.NewFile("audit-log", map[string]any{"path": path})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +51,7 @@ func TestFileAppendsOneLineAMessage(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		closer.Close()
+		ch.Close()
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -80,10 +81,18 @@ func TestFileAppendsOneLineAMessage(t *testing.T) {
 }
 
 func TestFileSettings(t *testing.T) {
-	if _, _, err := notify.NewFile("audit-log", map[string]any{}); err == nil || !strings.Contains(err.Error(), "channel audit-log: path is required") {
+	if _, err := notify.NewFile("audit-log", map[string]any{}); err == nil || !strings.Contains(err.Error(), "channel audit-log: path is required") {
 		t.Errorf("missing path: %v", err)
 	}
-	if _, _, err := notify.NewFile("audit-log", map[string]any{"path": filepath.Join(t.TempDir(), "no", "such", "dir", "x")}); err == nil || !strings.Contains(err.Error(), "channel audit-log") {
+	// Building the channel touches nothing; the first message finds the
+	// problem, which is retryable: the folder may appear.
+	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "x")
+	ch, err := notify.NewFile("audit-log", map[string]any{"path": missing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var de *notify.DeliveryError
+	if err := ch.Send(context.Background(), sampleMessage(0)); !errors.As(err, &de) || !de.Retryable || !strings.Contains(err.Error(), "channel audit-log") {
 		t.Errorf("unwritable path: %v", err)
 	}
 }

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/reinstate/reinstate/pkg/notify"
 )
 
 // The scenario, on the sample tenant testdata/graphsim/seed.json (its
@@ -116,6 +118,9 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		"REINSTATE_RULES="+cfg.rules,
 		"REINSTATE_MODE=enforce",
 		"REINSTATE_TENANT_ID="+tenant,
+		// Notifications wait this long for others to go out with them; a
+		// second keeps the demo quick (the default is 30 s).
+		"REINSTATE_GROUP_WAIT=1s",
 		"REINSTATE_LOG_FORMAT=json",
 	)
 	handler, err := startProcess(ctx, filepath.Join(cfg.bin, "reinstate"), []string{"serve"}, env, filepath.Join(cfg.runDir, "reinstate.log"))
@@ -197,14 +202,23 @@ func settled(ctx context.Context, graph *client, cfg config, expect []object) (b
 		}
 	}
 	// One "Restore …" record per restored object, the service principal
-	// included, and the hard delete's alert.
-	return self >= restoredCount(expect) && alerted(entries, teamOrion.id), nil
+	// included, the hard delete's alert, and the restores' messages.
+	if self < restoredCount(expect) || !alerted(entries, teamOrion.id) {
+		return false, nil
+	}
+	// Every restore is told once it has an outcome.
+	for _, o := range scenario {
+		if o.critical && !alerted(entries, o.id) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // alerted reports whether the journal holds a notification about id.
 func alerted(entries []entry, id string) bool {
 	for _, e := range entries {
-		if e.Kind == "notify" && e.TargetID == id && e.Outcome == "sent" {
+		if e.Kind == "notify.sent" && e.TargetID == id {
 			return true
 		}
 	}
@@ -264,7 +278,7 @@ func summarize(ctx context.Context, out io.Writer, graph *client, cfg config, ex
 		return err
 	}
 	fmt.Fprintf(out, "\n   %d audit events received, %d restore intents recorded, %d restores done, %d notifications sent, %d of Reinstate's own events ignored\n",
-		counts["event.received"]+counts["event.self"], intents(entries), counts["restore.done"], counts["notify"], counts["event.self"])
+		counts["event.received"]+counts["event.self"], intents(entries), counts["restore.done"], counts["notify.sent"], counts["event.self"])
 	fmt.Fprintf(out, "   logs: %s, %s\n", filepath.Join(cfg.runDir, "reinstate.log"), filepath.Join(cfg.runDir, "graphsim.log"))
 	if counts["restore.failed"] > 0 {
 		return fmt.Errorf("%d restores failed", counts["restore.failed"])
@@ -292,17 +306,20 @@ func intents(entries []entry) int {
 	return n
 }
 
-// consoleLines copies the console channel's lines from the handler's log:
-// they are the lines that are not JSON logs.
+// consoleLines shows the console channel's messages from the handler's
+// output: the JSON lines that are messages (they have objects and an
+// outcome), not logs.
 func consoleLines(out io.Writer, logPath string) error {
 	raw, err := os.ReadFile(logPath)
 	if err != nil {
 		return err
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "[") {
-			fmt.Fprintf(out, "   %s\n", line)
+		var m notify.Message
+		if json.Unmarshal([]byte(line), &m) != nil || m.Kind == "" || m.Objects == nil {
+			continue
 		}
+		fmt.Fprintf(out, "   [%s] %s (rule %s; %s)\n", strings.ToUpper(string(m.Severity)), m.Title(), dash(m.Rule), m.Kind)
 	}
 	return nil
 }

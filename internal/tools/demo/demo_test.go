@@ -33,7 +33,9 @@ func TestDemoRestoresWhatTheRulesSayAndIgnoresItself(t *testing.T) {
 		"application Payroll Connector        applications     live (restored by Reinstate)",
 		"service principal Payroll Connector  (with its app)   live (restored by Reinstate)",
 		"group sec-lab-printers               no rule matched  in the recycle bin (left alone)",
-		`[CRITICAL] Hard Delete group: group "Team Orion" (a9c1e3f5-0b2d-4c4e-8a8b-9d1f3b5d7e09)`,
+		"[CRITICAL] Hard Delete group: group Team Orion by it.admin@contoso.onmicrosoft.com (rule hard-deletes; deletion.detected)",
+		"[CRITICAL] Restored group sec-prod-payments (verified live) (rule critical-groups; object.restored)",
+		"[WARNING] Restored application Payroll Connector (verified live) (rule applications; object.restored)",
 		"3 restore intents recorded, 3 restores done, 4 notifications sent, 4 of Reinstate's own events ignored",
 	} {
 		if !strings.Contains(out.String(), want) {
