@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +165,115 @@ func TestMinSeverityKeepsMessagesOffAChannel(t *testing.T) {
 	entries, _ := st.Journal(ctx, store.JournalQuery{Limit: 10})
 	if countEntries(entries, notify.KindSuppressed) != 1 {
 		t.Errorf("want one notify.suppressed entry: %+v", entries)
+	}
+}
+
+// TestFailingReceiverRetriesThenDeadLetters: against a real Slack channel
+// whose receiver fails, a message is retried with back-off (honouring
+// Retry-After), becomes a dead letter once DeadLetterAfter has passed (kept
+// once, journaled), is still retried every DeadLetterRetry, and goes out
+// when the receiver is mended; nothing in the journal or the dead letter
+// shows the webhook's secret path.
+func TestFailingReceiverRetriesThenDeadLetters(t *testing.T) {
+	st := openStore(t)
+	clock := &testClock{now: sampleTime}
+	status := http.StatusServiceUnavailable
+	received := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		received++
+		if status != http.StatusOK {
+			w.Header().Set("Retry-After", "120")
+		}
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	url := srv.URL + "/services/T000/B000/S3CRET"
+	slack, err := notify.NewSlack("slack", map[string]any{"url": url}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	channels := map[string]rules.Channel{"slack": {Name: "slack", Type: "slack"}}
+	d := notify.NewDispatcher(st, channels, map[string]notify.Sender{"slack": slack},
+		notify.DispatcherOptions{Now: clock.Now, GroupWait: -1, DeadLetterAfter: 15 * time.Minute, DeadLetterRetry: time.Hour, MaxAge: 7 * 24 * time.Hour})
+	ctx := context.Background()
+	if _, err := d.Announce(ctx, deletion(1, "it.admin@contoso.com"), []string{"slack"}); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		advance time.Duration
+		status  int
+		want    notify.DrainReport
+		posts   int
+	}{
+		{0, http.StatusServiceUnavailable, notify.DrainReport{Retried: 1}, 1},
+		{time.Minute, http.StatusServiceUnavailable, notify.DrainReport{}, 1},                     // Retry-After 120 s not over
+		{90 * time.Second, http.StatusTooManyRequests, notify.DrainReport{Retried: 1}, 2},         // 2.5 min in
+		{16 * time.Minute, http.StatusServiceUnavailable, notify.DrainReport{DeadLettered: 1}, 3}, // past DeadLetterAfter
+		{30 * time.Minute, http.StatusOK, notify.DrainReport{}, 3},                                // waits for the hourly retry
+		{31 * time.Minute, http.StatusServiceUnavailable, notify.DrainReport{DeadLettered: 1}, 4},
+		{time.Hour, http.StatusOK, notify.DrainReport{Sent: 1}, 5}, // mended
+		{2 * time.Hour, http.StatusOK, notify.DrainReport{}, 5},    // delivered once
+	}
+	for i, s := range steps {
+		clock.now = clock.now.Add(s.advance)
+		status = s.status
+		report, err := d.Drain(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if report != s.want || received != s.posts {
+			t.Errorf("step %d (+%s, receiver %d): report %+v, %d posts; want %+v, %d", i, s.advance, s.status, report, received, s.want, s.posts)
+		}
+	}
+	letters, err := st.DeadLetters(ctx, 10)
+	if err != nil || len(letters) != 1 || letters[0].Source != "notify slack" {
+		t.Fatalf("dead letters %+v, %v; want exactly one", letters, err)
+	}
+	entries, err := st.Journal(ctx, store.JournalQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[store.Kind]int{}
+	for _, e := range entries {
+		kinds[e.Kind]++
+		if strings.Contains(e.Detail, "S3CRET") || strings.Contains(e.Detail, "/services/") {
+			t.Errorf("journal entry shows the webhook's secret path: %+v", e)
+		}
+	}
+	if kinds[notify.KindRetry] != 2 || kinds[notify.KindDeadLettered] != 1 || kinds[notify.KindSent] != 1 {
+		t.Errorf("journal kinds %v; want 2 retries, 1 dead letter, 1 sent", kinds)
+	}
+	if strings.Contains(letters[0].Reason, "S3CRET") {
+		t.Errorf("the dead letter's reason shows the secret: %s", letters[0].Reason)
+	}
+}
+
+// TestUndeliverablePastMaxAgeIsGivenUp: past MaxAge a message is failed for
+// good, journaled, never dropped without a word.
+func TestUndeliverablePastMaxAgeIsGivenUp(t *testing.T) {
+	st := openStore(t)
+	clock := &testClock{now: sampleTime}
+	d := notify.NewDispatcher(st, nil, nil, notify.DispatcherOptions{Now: clock.Now, GroupWait: -1, DeadLetterRetry: 24 * time.Hour, MaxAge: 48 * time.Hour})
+	ctx := context.Background()
+	if _, err := d.Announce(ctx, deletion(1, "it.admin@contoso.com"), []string{"gone"}); err != nil {
+		t.Fatal(err)
+	}
+	var total notify.DrainReport
+	for range 4 {
+		r, err := d.Drain(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total.DeadLettered += r.DeadLettered
+		total.Failed += r.Failed
+		clock.now = clock.now.Add(24 * time.Hour)
+	}
+	if total.DeadLettered != 2 || total.Failed != 1 {
+		t.Errorf("over four days: %+v; want dead-lettered twice, then failed", total)
+	}
+	entries, _ := st.Journal(ctx, store.JournalQuery{Limit: 100})
+	if countEntries(entries, notify.KindFailed) != 1 {
+		t.Errorf("want one notify.failed entry: %+v", entries)
 	}
 }

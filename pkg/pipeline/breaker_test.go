@@ -1,9 +1,11 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,5 +102,41 @@ rules:
 	// one message tells of the trip and the other 4 are inhibited.
 	if announced != 1 {
 		t.Errorf("%d messages announced, want the one breaker message", announced)
+	}
+}
+
+// TestThreeDeliveriesTellOnce: the same batch delivered three times, with
+// the record ids forgotten in between (as when a claim's completion is
+// lost), decides afresh each time but records each message once: the
+// notification outbox is keyed by channel and content.
+func TestThreeDeliveriesTellOnce(t *testing.T) {
+	st := openStore(t)
+	c := &clock{now: time.Date(2026, 6, 2, 14, 5, 0, 0, time.UTC)}
+	table := listedRules(t, rules.ModeObserve, "c1e3a5c7-e9a1-4c3e-85c7-e9a1c3e5a7c9")
+	var console bytes.Buffer
+	dispatcher := notify.NewDispatcher(st, table.Channels, map[string]notify.Sender{"console": notify.NewJSONLines("console", &console)},
+		notify.DispatcherOptions{Now: c.Now, GroupWait: -1})
+	p := New(st, Options{Now: c.Now, Decider: ruleDecider(table, st, guard.NewSelf(), c.Now), Announcer: dispatcher})
+	body := readFixture(t, "eventhubs/mixed-batch.json")
+	ctx := context.Background()
+	announced := 0
+	for delivery := range 3 {
+		report, err := p.Ingest(ctx, Batch{Source: "b", Bodies: []Body{{Data: body}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if report.Decisions != 1 {
+			t.Errorf("delivery %d: %d decisions, want the one decided afresh", delivery, report.Decisions)
+		}
+		announced += report.Announced
+		if _, err := st.ExpireClaims(ctx, c.now.Add(time.Hour), 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := dispatcher.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(console.String(), "\n"); announced != 1 || n != 1 {
+		t.Errorf("%d messages recorded and %d told over three deliveries, want 1 and 1", announced, n)
 	}
 }
