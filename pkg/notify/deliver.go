@@ -72,7 +72,10 @@ func post(ctx context.Context, client *http.Client, channel, endpoint string, he
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return &DeliveryError{Channel: channel, Endpoint: Redact(endpoint), Retryable: ctx.Err() == nil, err: redactURLError(err)}
+		// A timeout is the receiver's: retry. A cancellation is ours (a
+		// shutdown): the lease runs out and the message is tried again.
+		retryable := !errors.Is(ctx.Err(), context.Canceled)
+		return &DeliveryError{Channel: channel, Endpoint: Redact(endpoint), Retryable: retryable, err: redactURLError(err)}
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))

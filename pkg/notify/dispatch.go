@@ -277,6 +277,11 @@ func (d *Dispatcher) deliver(ctx context.Context, channel string, items []item, 
 		err = sender.Send(sendCtx, m)
 		cancel()
 	}
+	if ctx.Err() != nil {
+		// Shutting down: judge nothing; the leases run out and the
+		// messages are tried again.
+		return ctx.Err()
+	}
 	now := d.opts.Now()
 	oldest := intents[0]
 	for _, in := range intents {

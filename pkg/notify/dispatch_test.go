@@ -277,3 +277,36 @@ func TestUndeliverablePastMaxAgeIsGivenUp(t *testing.T) {
 		t.Errorf("want one notify.failed entry: %+v", entries)
 	}
 }
+
+// TestHangingChannelHoldsNoOneUp: a receiver that never answers costs one
+// SendTimeout; the other channel's message goes out in the same drain, and
+// the hung one is retried.
+func TestHangingChannelHoldsNoOneUp(t *testing.T) {
+	st := openStore(t)
+	clock := &testClock{now: sampleTime}
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	slow, err := notify.NewSlack("slow", map[string]any{"url": hang.URL + "/hook"}, hang.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	channels := map[string]rules.Channel{"slow": {Name: "slow", Type: "slack"}, "console": {Name: "console", Type: "console"}}
+	d := notify.NewDispatcher(st, channels, map[string]notify.Sender{"slow": slow, "console": notify.NewJSONLines("console", &out)},
+		notify.DispatcherOptions{Now: clock.Now, GroupWait: -1, SendTimeout: 200 * time.Millisecond})
+	ctx := context.Background()
+	if _, err := d.Announce(ctx, deletion(1, "it.admin@contoso.com"), []string{"slow", "console"}); err != nil {
+		t.Fatal(err)
+	}
+	report, err := d.Drain(ctx)
+	if err != nil || report.Sent != 1 || report.Retried != 1 || len(lines(t, &out)) != 1 {
+		t.Errorf("drain %+v, %v, console %q; want the console message sent and the hung one retried", report, err, out.String())
+	}
+}
