@@ -112,3 +112,40 @@ func redactURLError(err error) error {
 	}
 	return err
 }
+
+// jsonHook posts a message, rendered as JSON, to a webhook whose URL is its
+// secret: the Slack and Teams channels. It is safe for concurrent use.
+type jsonHook struct {
+	kind, name, url string
+	client          *http.Client
+	render          func(Message) ([]byte, error)
+}
+
+func newJSONHook(kind, name string, values map[string]any, client *http.Client, render func(Message) ([]byte, error)) (jsonHook, error) {
+	s := settings{channel: name, values: values}
+	endpoint := s.url("url", true)
+	if err := errors.Join(s.errs...); err != nil {
+		return jsonHook{}, err
+	}
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	return jsonHook{kind: kind, name: name, url: endpoint, client: client, render: render}, nil
+}
+
+// String names the channel and its redacted endpoint, so that printing a
+// channel never prints its webhook's secret.
+func (h jsonHook) String() string { return h.kind + " channel " + h.name + " (" + Redact(h.url) + ")" }
+
+// GoString is String, for %#v.
+func (h jsonHook) GoString() string { return h.String() }
+
+// Send posts m. Any 2xx is delivered; 429 and 5xx are retryable
+// *DeliveryErrors (with Retry-After); other answers are final.
+func (h jsonHook) Send(ctx context.Context, m Message) error {
+	body, err := h.render(m)
+	if err != nil {
+		return fmt.Errorf("channel %s: encoding the message: %w", h.name, err)
+	}
+	return post(ctx, h.client, h.name, h.url, http.Header{"Content-Type": {"application/json"}}, body)
+}

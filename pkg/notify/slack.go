@@ -2,15 +2,11 @@ package notify
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf16"
 
@@ -60,43 +56,17 @@ const (
 // Incoming webhooks take a JSON body with `text` and `blocks`, where `text`
 // is the fallback shown in notifications:
 // https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks
-type Slack struct {
-	name   string
-	url    string
-	client *http.Client
-}
+type Slack struct{ jsonHook }
 
 // NewSlack reads a slack channel's settings: url, the incoming webhook
 // (https, or http to loopback). Problems name the channel and the key,
 // never the value. A nil client gets a 30-second timeout.
 func NewSlack(name string, values map[string]any, client *http.Client) (*Slack, error) {
-	s := settings{channel: name, values: values}
-	endpoint := s.url("url", true)
-	if err := errors.Join(s.errs...); err != nil {
+	h, err := newJSONHook("slack", name, values, client, slackBody)
+	if err != nil {
 		return nil, err
 	}
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	return &Slack{name: name, url: endpoint, client: client}, nil
-}
-
-// String names the channel and its redacted endpoint, so that printing a
-// Slack never prints the webhook's secret path.
-func (s *Slack) String() string { return "slack channel " + s.name + " (" + Redact(s.url) + ")" }
-
-// GoString is String, for %#v.
-func (s *Slack) GoString() string { return s.String() }
-
-// Send posts m. Any 2xx is delivered; 429 and 5xx are retryable
-// *DeliveryErrors (with Retry-After); other answers, such as Slack's 400
-// invalid_blocks or 404 no_service, are final.
-func (s *Slack) Send(ctx context.Context, m Message) error {
-	body, err := slackBody(m)
-	if err != nil {
-		return fmt.Errorf("channel %s: encoding the message: %w", s.name, err)
-	}
-	return post(ctx, s.client, s.name, s.url, http.Header{"Content-Type": {"application/json"}}, body)
+	return &Slack{h}, nil
 }
 
 // slackMessage is the webhook's body.

@@ -2,10 +2,7 @@ package notify
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -74,43 +71,17 @@ const (
 // webhook URL is the secret (a Workflows URL carries a sig= signature in its
 // query): it is never logged, nor shown in errors. Teams is safe for
 // concurrent use.
-type Teams struct {
-	name   string
-	url    string
-	client *http.Client
-}
+type Teams struct{ jsonHook }
 
 // NewTeams reads a teams channel's settings: url, the Workflows webhook's
 // URL (required; https, or http to loopback). Problems name the channel and
 // the key, never the value. A nil client gets a 30-second timeout.
 func NewTeams(name string, values map[string]any, client *http.Client) (*Teams, error) {
-	s := settings{channel: name, values: values}
-	endpoint := s.url("url", true)
-	if err := errors.Join(s.errs...); err != nil {
+	h, err := newJSONHook("teams", name, values, client, TeamsBody)
+	if err != nil {
 		return nil, err
 	}
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	return &Teams{name: name, url: endpoint, client: client}, nil
-}
-
-// String names the channel and its redacted endpoint, so that printing a
-// Teams never prints the webhook's signature.
-func (t *Teams) String() string { return "teams channel " + t.name + " (" + Redact(t.url) + ")" }
-
-// GoString is String, for %#v.
-func (t *Teams) GoString() string { return t.String() }
-
-// Send posts m as an Adaptive Card. Any 2xx is delivered; 429 and 5xx are
-// retryable *DeliveryErrors carrying Retry-After; other answers, such as 400
-// for a body the flow refuses, are final.
-func (t *Teams) Send(ctx context.Context, m Message) error {
-	body, err := TeamsBody(m)
-	if err != nil {
-		return fmt.Errorf("channel %s: encoding the message: %w", t.name, err)
-	}
-	return post(ctx, t.client, t.name, t.url, http.Header{"Content-Type": {"application/json"}}, body)
+	return &Teams{h}, nil
 }
 
 // teamsMessage is the webhook's body.
