@@ -181,7 +181,8 @@ func (d *Dispatcher) Drain(ctx context.Context) (DrainReport, error) {
 	var report DrainReport
 	for {
 		now := d.opts.Now()
-		intents, err := d.outbox.LeaseIntents(ctx, IntentKind, now, now.Add(d.opts.SendTimeout+time.Minute), drainBatch)
+		leaseUntil := now.Add(d.opts.SendTimeout + time.Minute)
+		intents, err := d.outbox.LeaseIntents(ctx, IntentKind, now, leaseUntil, drainBatch)
 		if err != nil {
 			return report, fmt.Errorf("lease messages: %w", err)
 		}
@@ -212,6 +213,12 @@ func (d *Dispatcher) Drain(ctx context.Context) (DrainReport, error) {
 			g.items, g.intents = append(g.items, it), append(g.intents, in)
 		}
 		for _, g := range groups {
+			// A group is sent only while the lease outlasts one more send:
+			// past that, another dispatcher may take the messages over and
+			// send them too. The rest come due when the lease ends.
+			if !d.opts.Now().Add(d.opts.SendTimeout).Before(leaseUntil) {
+				return report, nil
+			}
 			if err := d.deliver(ctx, g.channel, g.items, g.intents, &report); err != nil {
 				return report, err
 			}
