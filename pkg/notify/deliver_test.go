@@ -3,10 +3,7 @@ package notify
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -52,65 +49,26 @@ func TestRetryAfter(t *testing.T) {
 // Retry-After; other statuses final; no answer retryable; and no error
 // shows the endpoint's path or query, where webhook secrets live.
 func TestPostJudgesAnswers(t *testing.T) {
-	var got struct {
-		body, contentType string
-	}
-	status, header := 0, ""
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		got.body, got.contentType = string(body), r.Header.Get("Content-Type")
-		if header != "" {
-			w.Header().Set("Retry-After", header)
-		}
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte("receiver says no"))
-	}))
-	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String() + "/hook/SECRET?sig=SECRET"
-	ln.Close()
-
-	tests := []struct {
-		name       string
-		endpoint   string
-		status     int
-		retryAfter string
-		wantErr    bool
-		retryable  bool
-		wantAfter  time.Duration
-	}{
-		{"delivered", srv.URL + "/hook/SECRET?sig=SECRET", http.StatusAccepted, "", false, false, 0},
-		{"throttled", srv.URL + "/hook/SECRET?sig=SECRET", http.StatusTooManyRequests, "7", true, true, 7 * time.Second},
-		{"receiver down", srv.URL + "/hook/SECRET?sig=SECRET", http.StatusServiceUnavailable, "", true, true, 0},
-		{"refused", srv.URL + "/hook/SECRET?sig=SECRET", http.StatusBadRequest, "", true, false, 0},
-		{"no answer", closed, 0, "", true, true, 0},
-	}
 	client := &http.Client{Timeout: 5 * time.Second}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			status, header = tt.status, tt.retryAfter
-			err := post(context.Background(), client, "ops", tt.endpoint, http.Header{"Content-Type": {"application/json"}}, []byte(`{"a":1}`))
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v, want error %t", err, tt.wantErr)
+	CheckAnswers(t, AnswerChannel{
+		Name: "ops",
+		Send: func(t *testing.T, rcv *Receiver) error {
+			return post(context.Background(), client, "ops", rcv.URL+"/hook/SECRET?sig=SECRET", http.Header{"Content-Type": {"application/json"}}, []byte(`{"a":1}`))
+		},
+		Reply: func([]byte) string { return "receiver says no" },
+		Delivered: func(t *testing.T, got Request) {
+			if string(got.Body) != `{"a":1}` || got.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("receiver got %q (%s)", got.Body, got.Header.Get("Content-Type"))
 			}
-			if err == nil {
-				if got.body != `{"a":1}` || got.contentType != "application/json" {
-					t.Errorf("receiver got %q (%s)", got.body, got.contentType)
-				}
-				return
-			}
-			var de *DeliveryError
-			if !errors.As(err, &de) || de.Retryable != tt.retryable || de.RetryAfter != tt.wantAfter || de.Channel != "ops" {
-				t.Errorf("err = %#v, want retryable %t after %s", err, tt.retryable, tt.wantAfter)
-			}
-			if strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "hook") {
-				t.Errorf("the error shows the endpoint's secret parts: %v", err)
-			}
-		})
-	}
+		},
+		Secrets: []string{"SECRET", "hook"},
+	}, []AnswerCase{
+		{Name: "delivered", Status: http.StatusAccepted},
+		{Name: "throttled", Status: http.StatusTooManyRequests, RetryAfter: "7", Retryable: true, After: 7 * time.Second},
+		{Name: "receiver down", Status: http.StatusServiceUnavailable, Retryable: true},
+		{Name: "refused", Status: http.StatusBadRequest},
+		{Name: "no answer", Retryable: true},
+	})
 }
 
 func TestSettings(t *testing.T) {

@@ -3,9 +3,9 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +63,7 @@ func pdGrouped(kind notify.Kind, rule string, in audit.Initiator) notify.Message
 	return m
 }
 
-func newPagerDuty(t *testing.T, rcv *loopbackReceiver) *notify.PagerDuty {
+func newPagerDuty(t *testing.T, rcv *notify.Receiver) *notify.PagerDuty {
 	t.Helper()
 	pd, err := notify.NewPagerDuty("oncall", map[string]any{"routingKey": pdTestKey, "url": rcv.URL + "/v2/enqueue"}, rcv.Client())
 	if err != nil {
@@ -102,25 +102,25 @@ func TestPagerDutyPostsEvents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rcv := newLoopbackReceiver(t, http.StatusAccepted)
-			rcv.answer = func([]byte) string { return `{"status":"success","message":"Event processed"}` }
+			rcv := notify.NewReceiver(t, http.StatusAccepted)
+			rcv.Reply(func([]byte) string { return `{"status":"success","message":"Event processed"}` })
 			if err := newPagerDuty(t, rcv).Send(context.Background(), tt.m); err != nil {
 				t.Fatal(err)
 			}
-			got := rcv.requests()
+			got := rcv.Requests()
 			if tt.wantAction == "" {
 				if len(got) != 0 {
-					t.Fatalf("an unverified restore posted %d events, want none:\n%s", len(got), got[0].body)
+					t.Fatalf("an unverified restore posted %d events, want none:\n%s", len(got), got[0].Body)
 				}
 				return
 			}
 			if len(got) != 1 {
 				t.Fatalf("the receiver got %d requests, want 1", len(got))
 			}
-			if got[0].method != http.MethodPost || got[0].contentType != "application/json" || got[0].path != "/v2/enqueue" {
-				t.Errorf("request %s %s (%s), want POST of application/json to /v2/enqueue", got[0].method, got[0].path, got[0].contentType)
+			if ct := got[0].Header.Get("Content-Type"); got[0].Method != http.MethodPost || ct != "application/json" || got[0].Path != "/v2/enqueue" {
+				t.Errorf("request %s %s (%s), want POST of application/json to /v2/enqueue", got[0].Method, got[0].Path, ct)
 			}
-			e := pdParse(t, got[0].body)
+			e := pdParse(t, got[0].Body)
 			if e.EventAction != tt.wantAction || e.RoutingKey != pdTestKey {
 				t.Errorf("event_action %q, routing key %q; want %q with the channel's key", e.EventAction, e.RoutingKey, tt.wantAction)
 			}
@@ -135,7 +135,7 @@ func TestPagerDutyPostsEvents(t *testing.T) {
 					t.Errorf("severity %q is not one PagerDuty takes", e.Payload.Severity)
 				}
 			}
-			checkGoldenBody(t, "pagerduty", tt.name, got[0].body)
+			notify.Golden(t, filepath.Join(notify.GoldenDir, "pagerduty", tt.name+".json"), got[0].Body)
 		})
 	}
 }
@@ -190,20 +190,20 @@ func TestPagerDutyDedupKeys(t *testing.T) {
 		{"long rule", pdGrouped(notify.KindDeletionDetected, longRule, pdAdmin)},
 		{"long rule again", pdGrouped(notify.KindDeletionDetected, longRule, pdAdmin)},
 	}
-	rcv := newLoopbackReceiver(t, http.StatusAccepted)
+	rcv := notify.NewReceiver(t, http.StatusAccepted)
 	pd := newPagerDuty(t, rcv)
 	for _, s := range sends {
 		if err := pd.Send(context.Background(), s.m); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
 	}
-	got := rcv.requests()
+	got := rcv.Requests()
 	if len(got) != len(sends) {
 		t.Fatalf("the receiver got %d events, want %d", len(got), len(sends))
 	}
 	key, action := map[string]string{}, map[string]string{}
 	for i, s := range sends {
-		e := pdParse(t, got[i].body)
+		e := pdParse(t, got[i].Body)
 		key[s.name], action[s.name] = e.DedupKey, e.EventAction
 		if e.DedupKey == "" || len(e.DedupKey) > 255 {
 			t.Errorf("%s: dedup_key %q, want 1 to 255 characters", s.name, e.DedupKey)
@@ -245,42 +245,21 @@ func TestPagerDutyDedupKeys(t *testing.T) {
 // Retry-After; 5xx retryable; 400 (an invalid event) final. The routing key
 // shows in no error, even when the receiver echoes the event back.
 func TestPagerDutyAnswers(t *testing.T) {
-	tests := []struct {
-		name       string
-		status     int
-		retryAfter string
-		wantErr    bool
-		retryable  bool
-		wantAfter  time.Duration
-	}{
-		{"accepted", http.StatusAccepted, "", false, false, 0},
-		{"throttled", http.StatusTooManyRequests, "7", true, true, 7 * time.Second},
-		{"invalid event", http.StatusBadRequest, "", true, false, 0},
-		{"pagerduty down", http.StatusInternalServerError, "", true, true, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			rcv := newLoopbackReceiver(t, tt.status)
-			rcv.retryAfter = tt.retryAfter
-			rcv.answer = func(body []byte) string {
-				return `{"status":"invalid event","message":"Event object is invalid","errors":["got ` + strings.ReplaceAll(string(body), `"`, `'`) + `"]}`
-			}
-			err := newPagerDuty(t, rcv).Send(context.Background(), pdDetected(pdGroupA))
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v, want error %t", err, tt.wantErr)
-			}
-			if err == nil {
-				return
-			}
-			var de *notify.DeliveryError
-			if !errors.As(err, &de) || de.Retryable != tt.retryable || de.RetryAfter != tt.wantAfter || de.Status != tt.status || de.Channel != "oncall" {
-				t.Errorf("err = %v, want status %d, retryable %t after %s", err, tt.status, tt.retryable, tt.wantAfter)
-			}
-			if strings.Contains(err.Error(), pdTestKey) || strings.Contains(de.Body, pdTestKey) || strings.Contains(fmt.Sprintf("%#v", err), pdTestKey) {
-				t.Errorf("the error shows the routing key: %v", err)
-			}
-		})
-	}
+	notify.CheckAnswers(t, notify.AnswerChannel{
+		Name: "oncall",
+		Send: func(t *testing.T, rcv *notify.Receiver) error {
+			return newPagerDuty(t, rcv).Send(context.Background(), pdDetected(pdGroupA))
+		},
+		Reply: func(body []byte) string {
+			return `{"status":"invalid event","message":"Event object is invalid","errors":["got ` + strings.ReplaceAll(string(body), `"`, `'`) + `"]}`
+		},
+		Secrets: []string{pdTestKey},
+	}, []notify.AnswerCase{
+		{Name: "accepted", Status: http.StatusAccepted},
+		{Name: "throttled", Status: http.StatusTooManyRequests, RetryAfter: "7", Retryable: true, After: 7 * time.Second},
+		{Name: "invalid event", Status: http.StatusBadRequest},
+		{Name: "pagerduty down", Status: http.StatusInternalServerError, Retryable: true},
+	})
 }
 
 func TestNewPagerDuty(t *testing.T) {

@@ -1,21 +1,14 @@
 package notify_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf16"
@@ -25,92 +18,19 @@ import (
 	"github.com/reinstate/reinstate/pkg/rules"
 )
 
-// -update rewrites the golden files. Other test files of the package may
-// declare the same flag; declare it only once.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the golden files under testdata/")
-	}
-}
-
-func goldenUpdateRequested() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
-// checkGoldenBody compares an exact posted body with testdata/notify/<dir>/<name>.json,
-// or rewrites it under -update.
-func checkGoldenBody(t *testing.T, dir, name string, got []byte) {
+// newSlackFor is a Slack channel posting to rcv, its secret in the path.
+func newSlackFor(t *testing.T, rcv *notify.Receiver) *notify.Slack {
 	t.Helper()
-	path := filepath.Join("..", "..", "testdata", "notify", dir, name+".json")
-	if goldenUpdateRequested() {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
+	s, err := notify.NewSlack("ops-slack", map[string]any{"url": rcv.URL + "/services/T000/B000/SECRET"}, rcv.Client())
 	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
+		t.Fatal(err)
 	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("the posted body differs from %s (run with -update to accept it)\ngot:\n%s\nwant:\n%s", path, indentJSON(got), indentJSON(want))
-	}
+	return s
 }
 
-func indentJSON(b []byte) string {
-	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		return string(b)
-	}
-	return out.String()
-}
-
-// capture is one request a loopback receiver got.
-type capture struct {
-	method, path, contentType string
-	body                      []byte
-}
-
-// loopbackReceiver records what it is sent and answers with status (and
-// Retry-After, and an answer body, when set).
-type loopbackReceiver struct {
-	*httptest.Server
-	mu         sync.Mutex
-	got        []capture
-	status     int
-	retryAfter string
-	answer     func(body []byte) string
-}
-
-func newLoopbackReceiver(t *testing.T, status int) *loopbackReceiver {
+func slackGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	r := &loopbackReceiver{status: status}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.got = append(r.got, capture{method: req.Method, path: req.URL.Path, contentType: req.Header.Get("Content-Type"), body: body})
-		status, retryAfter, answer := r.status, r.retryAfter, r.answer
-		r.mu.Unlock()
-		if retryAfter != "" {
-			w.Header().Set("Retry-After", retryAfter)
-		}
-		w.WriteHeader(status)
-		if answer != nil {
-			_, _ = io.WriteString(w, answer(body))
-		}
-	}))
-	t.Cleanup(r.Close)
-	return r
-}
-
-func (r *loopbackReceiver) requests() []capture {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]capture(nil), r.got...)
+	notify.Golden(t, filepath.Join(notify.GoldenDir, "slack", name+".json"), got)
 }
 
 var (
@@ -184,23 +104,19 @@ func slackGoldenMessages() []struct {
 func TestSlackPostsBlockKit(t *testing.T) {
 	for _, tt := range slackGoldenMessages() {
 		t.Run(tt.name, func(t *testing.T) {
-			rcv := newLoopbackReceiver(t, http.StatusOK)
-			s, err := notify.NewSlack("ops-slack", map[string]any{"url": rcv.URL + "/services/T000/B000/SECRET"}, rcv.Client())
-			if err != nil {
+			rcv := notify.NewReceiver(t, http.StatusOK)
+			if err := newSlackFor(t, rcv).Send(context.Background(), tt.m); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Send(context.Background(), tt.m); err != nil {
-				t.Fatal(err)
-			}
-			got := rcv.requests()
+			got := rcv.Requests()
 			if len(got) != 1 {
 				t.Fatalf("the receiver got %d requests, want 1", len(got))
 			}
-			if got[0].method != http.MethodPost || got[0].contentType != "application/json" || got[0].path != "/services/T000/B000/SECRET" {
-				t.Errorf("request %s %s (%s), want POST of application/json to the webhook", got[0].method, got[0].path, got[0].contentType)
+			if ct := got[0].Header.Get("Content-Type"); got[0].Method != http.MethodPost || ct != "application/json" || got[0].Path != "/services/T000/B000/SECRET" {
+				t.Errorf("request %s %s (%s), want POST of application/json to the webhook", got[0].Method, got[0].Path, ct)
 			}
-			checkSlackLimits(t, got[0].body)
-			checkGoldenBody(t, "slack", tt.name, got[0].body)
+			checkSlackLimits(t, got[0].Body)
+			slackGolden(t, tt.name, got[0].Body)
 		})
 	}
 }
@@ -224,19 +140,15 @@ func TestSlackTruncation(t *testing.T) {
 		Outcome: notify.Outcome{Status: notify.StatusDetected, Detail: strings.Repeat("&<>", 2000)}, Mode: rules.ModeObserve,
 		Event: &audit.Event{ID: strings.Repeat("e", 4000)}, Links: links,
 	}
-	rcv := newLoopbackReceiver(t, http.StatusOK)
-	s, err := notify.NewSlack("ops-slack", map[string]any{"url": rcv.URL + "/services/T000/B000/SECRET"}, rcv.Client())
-	if err != nil {
+	rcv := notify.NewReceiver(t, http.StatusOK)
+	if err := newSlackFor(t, rcv).Send(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Send(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
-	got := rcv.requests()
+	got := rcv.Requests()
 	if len(got) != 1 {
 		t.Fatalf("the receiver got %d requests, want 1", len(got))
 	}
-	msg := checkSlackLimits(t, got[0].body)
+	msg := checkSlackLimits(t, got[0].Body)
 
 	var objects string
 	var buttons int
@@ -261,7 +173,7 @@ func TestSlackTruncation(t *testing.T) {
 	if buttons != 25 {
 		t.Errorf("%d buttons, want 25 (Slack's most; the over-long URL left out)", buttons)
 	}
-	checkGoldenBody(t, "slack", "truncated-25-objects", got[0].body)
+	slackGolden(t, "truncated-25-objects", got[0].Body)
 }
 
 // slackPosted is the part of a posted body the tests read back.
@@ -376,46 +288,21 @@ func checkSlackLimits(t *testing.T, body []byte) slackPosted {
 // TestSlackAnswers: 429 is retryable with its Retry-After, 5xx retryable,
 // 400 final; no error shows the webhook's secret path.
 func TestSlackAnswers(t *testing.T) {
-	tests := []struct {
-		name       string
-		status     int
-		retryAfter string
-		wantErr    bool
-		retryable  bool
-		wantAfter  time.Duration
-	}{
-		{"delivered", http.StatusOK, "", false, false, 0},
-		{"throttled", http.StatusTooManyRequests, "30", true, true, 30 * time.Second},
-		{"slack down", http.StatusServiceUnavailable, "", true, true, 0},
-		{"invalid blocks", http.StatusBadRequest, "", true, false, 0},
-		{"webhook gone", http.StatusNotFound, "", true, false, 0},
-	}
 	m := slackGoldenMessages()[0].m
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			rcv := newLoopbackReceiver(t, tt.status)
-			rcv.retryAfter = tt.retryAfter
-			rcv.answer = func([]byte) string { return "invalid_blocks" }
-			s, err := notify.NewSlack("ops-slack", map[string]any{"url": rcv.URL + "/services/T000/B000/SECRET"}, rcv.Client())
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = s.Send(context.Background(), m)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v, want error %t", err, tt.wantErr)
-			}
-			if err == nil {
-				return
-			}
-			var de *notify.DeliveryError
-			if !errors.As(err, &de) || de.Retryable != tt.retryable || de.RetryAfter != tt.wantAfter || de.Status != tt.status || de.Channel != "ops-slack" {
-				t.Errorf("err = %#v, want status %d, retryable %t after %s", err, tt.status, tt.retryable, tt.wantAfter)
-			}
-			if strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "/services") {
-				t.Errorf("the error shows the webhook's secret path: %v", err)
-			}
-		})
-	}
+	notify.CheckAnswers(t, notify.AnswerChannel{
+		Name: "ops-slack",
+		Send: func(t *testing.T, rcv *notify.Receiver) error {
+			return newSlackFor(t, rcv).Send(context.Background(), m)
+		},
+		Reply:   func([]byte) string { return "invalid_blocks" },
+		Secrets: []string{"SECRET", "/services"},
+	}, []notify.AnswerCase{
+		{Name: "delivered", Status: http.StatusOK},
+		{Name: "throttled", Status: http.StatusTooManyRequests, RetryAfter: "30", Retryable: true, After: 30 * time.Second},
+		{Name: "slack down", Status: http.StatusServiceUnavailable, Retryable: true},
+		{Name: "invalid blocks", Status: http.StatusBadRequest},
+		{Name: "webhook gone", Status: http.StatusNotFound},
+	})
 }
 
 func TestNewSlack(t *testing.T) {

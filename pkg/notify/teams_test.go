@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,20 +20,7 @@ import (
 	"github.com/reinstate/reinstate/pkg/rules"
 )
 
-// -update rewrites the golden files. Other test files of the package may
-// declare the same flag; declare it only once.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the golden files under testdata/")
-	}
-}
-
-func teamsUpdate() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
-var teamsDir = filepath.Join("..", "..", "testdata", "notify", "teams")
+var teamsDir = filepath.Join(notify.GoldenDir, "teams")
 
 // adaptiveCardSchemaID is the schema's own id; its refs are all local.
 const adaptiveCardSchemaID = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -187,38 +170,6 @@ func severityBadge(card map[string]any) (string, string) {
 	return tb["text"].(string), tb["color"].(string)
 }
 
-// teamsReceiver is a loopback Workflows endpoint; it records each request
-// and answers with status (202 when 0).
-type teamsReceiver struct {
-	mu       sync.Mutex
-	requests []teamsRequest
-	status   int
-	header   http.Header
-}
-
-type teamsRequest struct {
-	method, contentType, path, query string
-	body                             []byte
-}
-
-func (r *teamsReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(req.Body)
-	r.mu.Lock()
-	r.requests = append(r.requests, teamsRequest{req.Method, req.Header.Get("Content-Type"), req.URL.Path, req.URL.RawQuery, body})
-	status, header := r.status, r.header
-	r.mu.Unlock()
-	for k, v := range header {
-		w.Header()[k] = v
-	}
-	if status == 0 {
-		status = http.StatusAccepted
-	}
-	w.WriteHeader(status)
-	if status >= 300 {
-		_, _ = io.WriteString(w, `{"error":{"code":"TriggerInputSchemaMismatch"}}`)
-	}
-}
-
 // workflowsPath and workflowsQuery shape a Workflows trigger URL; sig is the
 // secret.
 const (
@@ -226,15 +177,13 @@ const (
 	workflowsQuery = "api-version=1&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=TopSecretSignature42"
 )
 
-func newTeamsFor(t *testing.T, rcv http.Handler) (*notify.Teams, *httptest.Server) {
+func newTeamsFor(t *testing.T, rcv *notify.Receiver) *notify.Teams {
 	t.Helper()
-	srv := httptest.NewServer(rcv)
-	t.Cleanup(srv.Close)
-	teams, err := notify.NewTeams("oncall-teams", map[string]any{"url": srv.URL + workflowsPath + "?" + workflowsQuery}, srv.Client())
+	teams, err := notify.NewTeams("oncall-teams", map[string]any{"url": rcv.URL + workflowsPath + "?" + workflowsQuery}, rcv.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return teams, srv
+	return teams
 }
 
 var (
@@ -387,39 +336,27 @@ func teamsCases() []teamsCase {
 func TestTeamsPostsAdaptiveCards(t *testing.T) {
 	for _, tt := range teamsCases() {
 		t.Run(tt.name, func(t *testing.T) {
-			rcv := &teamsReceiver{}
-			teams, _ := newTeamsFor(t, rcv)
-			if err := teams.Send(context.Background(), tt.m); err != nil {
+			rcv := notify.NewReceiver(t, http.StatusAccepted)
+			if err := newTeamsFor(t, rcv).Send(context.Background(), tt.m); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			if len(rcv.requests) != 1 {
-				t.Fatalf("want one request, got %d", len(rcv.requests))
+			reqs := rcv.Requests()
+			if len(reqs) != 1 {
+				t.Fatalf("want one request, got %d", len(reqs))
 			}
-			req := rcv.requests[0]
-			if req.method != http.MethodPost || req.contentType != "application/json" {
-				t.Errorf("got %s with Content-Type %q, want POST application/json", req.method, req.contentType)
+			req := reqs[0]
+			if ct := req.Header.Get("Content-Type"); req.Method != http.MethodPost || ct != "application/json" {
+				t.Errorf("got %s with Content-Type %q, want POST application/json", req.Method, ct)
 			}
-			if req.path != workflowsPath || req.query != workflowsQuery {
-				t.Errorf("posted to %s?%s, want the configured URL", req.path, req.query)
+			if req.Path != workflowsPath || req.Query != workflowsQuery {
+				t.Errorf("posted to %s?%s, want the configured URL", req.Path, req.Query)
 			}
 
-			golden := filepath.Join(teamsDir, tt.name+".json")
-			if teamsUpdate() {
-				if err := os.WriteFile(golden, req.body, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(req.body, want) {
-				t.Errorf("the posted body differs from %s (run with -update if intended)\ngot:\n%s\nwant:\n%s", golden, req.body, want)
-			}
+			want := notify.Golden(t, filepath.Join(teamsDir, tt.name+".json"), req.Body)
 			// The golden file is a card too: it must stay valid whatever -update wrote.
 			validateTeamsBody(t, want)
 
-			card := validateTeamsBody(t, req.body)
+			card := validateTeamsBody(t, req.Body)
 			if text, color := severityBadge(card); text != tt.badge || color != tt.badgeColor {
 				t.Errorf("severity badge %q in %q, want %q in %q", text, color, tt.badge, tt.badgeColor)
 			}
@@ -547,56 +484,28 @@ func TestTeamsCardFitsTheSizeLimit(t *testing.T) {
 func TestTeamsAnswers(t *testing.T) {
 	m := teamsCases()[0].m
 	secrets := []string{"TopSecretSignature42", "sig=", "workflows", "triggers", "api-version", "5b7d9f1b3c65"}
-	noSecret := func(t *testing.T, what string) {
-		t.Helper()
-		for _, s := range secrets {
-			if strings.Contains(what, s) {
-				t.Errorf("%q shows %q from the webhook URL", what, s)
-			}
-		}
-	}
-	for _, tt := range []struct {
-		name       string
-		status     int
-		header     http.Header
-		retryable  bool
-		retryAfter time.Duration
-	}{
-		{"throttled", http.StatusTooManyRequests, http.Header{"Retry-After": {"7"}}, true, 7 * time.Second},
-		{"unavailable", http.StatusServiceUnavailable, http.Header{"Retry-After": {"120"}}, true, 2 * time.Minute},
-		{"server error", http.StatusInternalServerError, nil, true, 0},
-		{"refused", http.StatusBadRequest, nil, false, 0},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			teams, _ := newTeamsFor(t, &teamsReceiver{status: tt.status, header: tt.header})
-			err := teams.Send(context.Background(), m)
-			var de *notify.DeliveryError
-			if !errors.As(err, &de) {
-				t.Fatalf("want a *DeliveryError, got %v", err)
-			}
-			if de.Status != tt.status || de.Retryable != tt.retryable || de.RetryAfter != tt.retryAfter {
-				t.Errorf("got status %d retryable %v after %v, want %d %v %v", de.Status, de.Retryable, de.RetryAfter, tt.status, tt.retryable, tt.retryAfter)
-			}
-			if de.Channel != "oncall-teams" {
-				t.Errorf("channel = %q", de.Channel)
-			}
-			noSecret(t, err.Error())
-			noSecret(t, fmt.Sprintf("%v %+v %#v", err, de, de))
-		})
-	}
-	t.Run("no answer", func(t *testing.T) {
-		teams, srv := newTeamsFor(t, &teamsReceiver{})
-		srv.Close()
-		err := teams.Send(context.Background(), m)
-		var de *notify.DeliveryError
-		if !errors.As(err, &de) || !de.Retryable || de.Status != 0 {
-			t.Fatalf("want a retryable *DeliveryError with no status, got %#v", err)
-		}
-		noSecret(t, err.Error())
+	notify.CheckAnswers(t, notify.AnswerChannel{
+		Name: "oncall-teams",
+		Send: func(t *testing.T, rcv *notify.Receiver) error {
+			return newTeamsFor(t, rcv).Send(context.Background(), m)
+		},
+		Reply:   func([]byte) string { return `{"error":{"code":"TriggerInputSchemaMismatch"}}` },
+		Secrets: secrets,
+	}, []notify.AnswerCase{
+		{Name: "throttled", Status: http.StatusTooManyRequests, RetryAfter: "7", Retryable: true, After: 7 * time.Second},
+		{Name: "unavailable", Status: http.StatusServiceUnavailable, RetryAfter: "120", Retryable: true, After: 2 * time.Minute},
+		{Name: "server error", Status: http.StatusInternalServerError, Retryable: true},
+		{Name: "refused", Status: http.StatusBadRequest},
+		{Name: "no answer", Retryable: true},
 	})
 	t.Run("printing the channel", func(t *testing.T) {
-		teams, _ := newTeamsFor(t, &teamsReceiver{})
-		noSecret(t, fmt.Sprintf("%v %s %+v %#v", teams, teams, teams, teams))
+		teams := newTeamsFor(t, notify.NewReceiver(t, http.StatusAccepted))
+		printed := fmt.Sprintf("%v %s %+v %#v", teams, teams, teams, teams)
+		for _, s := range secrets {
+			if strings.Contains(printed, s) {
+				t.Errorf("%q shows %q from the webhook URL", printed, s)
+			}
+		}
 	})
 }
 

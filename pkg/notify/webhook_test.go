@@ -9,17 +9,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,11 +26,7 @@ import (
 	"github.com/reinstate/reinstate/pkg/rules"
 )
 
-// go test ./pkg/notify -run Webhook -update-webhook rewrites the golden
-// payloads; without it, any difference fails the test.
-var updateWebhookGolden = flag.Bool("update-webhook", false, "rewrite testdata/notify/webhook/*.json")
-
-const webhookGoldenDir = "../../testdata/notify/webhook"
+var webhookGoldenDir = filepath.Join(GoldenDir, "webhook")
 
 // The channel's test secret: "whsec_" and the base64 of 32 bytes. The
 // receiver's verifier decodes it on its own.
@@ -117,52 +108,6 @@ func webhookMessages() map[Kind]Message {
 	}
 }
 
-// received is one request the loopback receiver got.
-type received struct {
-	header http.Header
-	body   []byte
-}
-
-// webhookReceiver is a loopback endpoint that records every request and
-// answers with the status (and Retry-After) the test sets.
-type webhookReceiver struct {
-	*httptest.Server
-	mu         sync.Mutex
-	got        []received
-	status     int
-	retryAfter string
-}
-
-func newWebhookReceiver(t *testing.T) *webhookReceiver {
-	t.Helper()
-	r := &webhookReceiver{status: http.StatusNoContent}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.got = append(r.got, received{header: req.Header.Clone(), body: body})
-		if r.retryAfter != "" {
-			w.Header().Set("Retry-After", r.retryAfter)
-		}
-		w.WriteHeader(r.status)
-		_, _ = io.WriteString(w, "receiver answer")
-	}))
-	t.Cleanup(r.Close)
-	return r
-}
-
-func (r *webhookReceiver) answer(status int, retryAfter string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.status, r.retryAfter = status, retryAfter
-}
-
-func (r *webhookReceiver) requests() []received {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]received(nil), r.got...)
-}
-
 func newTestWebhook(t *testing.T, endpoint string, now func() time.Time) *Webhook {
 	t.Helper()
 	w, err := NewWebhook("hooks", map[string]any{"url": endpoint, "secret": testWebhookSecret}, &http.Client{Timeout: 5 * time.Second}, now)
@@ -239,7 +184,7 @@ func TestWebhookVerifierMatchesSpecVector(t *testing.T) {
 // receiver and checks the exact body against its golden file, the headers,
 // the signature, and the CloudEvent as the SDK reads it back.
 func TestWebhookPayloads(t *testing.T) {
-	recv := newWebhookReceiver(t)
+	recv := NewReceiver(t, http.StatusNoContent)
 	w := newTestWebhook(t, recv.URL+webhookPath, func() time.Time { return webhookNow })
 	messages := webhookMessages()
 	tests := []struct {
@@ -259,69 +204,54 @@ func TestWebhookPayloads(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.kind), func(t *testing.T) {
 			m := messages[tt.kind]
-			before := len(recv.requests())
+			before := len(recv.Requests())
 			if err := w.Send(context.Background(), m); err != nil {
 				t.Fatal(err)
 			}
-			reqs := recv.requests()
+			reqs := recv.Requests()
 			if len(reqs) != before+1 {
 				t.Fatalf("the receiver got %d requests, want 1", len(reqs)-before)
 			}
 			got := reqs[len(reqs)-1]
 
 			// The exact payload.
-			golden := filepath.Join(webhookGoldenDir, string(tt.kind)+".json")
-			if *updateWebhookGolden {
-				if err := os.MkdirAll(webhookGoldenDir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, append(append([]byte(nil), got.body...), '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update-webhook to write it)", err)
-			}
-			if !bytes.Equal(append(append([]byte(nil), got.body...), '\n'), want) {
-				t.Errorf("payload differs from %s (run with -update-webhook if intended)\n got: %s\nwant: %s", golden, got.body, want)
-			}
+			Golden(t, filepath.Join(webhookGoldenDir, string(tt.kind)+".json"), append(append([]byte(nil), got.Body...), '\n'))
 
 			// The headers and the signature.
 			wantID := independentEventID(t, m)
-			if ct := got.header.Get("Content-Type"); ct != "application/cloudevents+json" {
+			if ct := got.Header.Get("Content-Type"); ct != "application/cloudevents+json" {
 				t.Errorf("Content-Type = %q", ct)
 			}
 			var envelope struct{ Data json.RawMessage }
-			if err := json.Unmarshal(got.body, &envelope); err != nil {
+			if err := json.Unmarshal(got.Body, &envelope); err != nil {
 				t.Fatal(err)
 			}
 			if sum := sha256.Sum256(envelope.Data); hex.EncodeToString(sum[:])[:32] != wantID {
 				t.Errorf("the id is not the sha256 of data as sent (docs/EVENTS.md)")
 			}
-			if id := got.header.Get("webhook-id"); id != wantID {
+			if id := got.Header.Get("webhook-id"); id != wantID {
 				t.Errorf("webhook-id = %q, want %q", id, wantID)
 			}
-			if ts := got.header.Get("webhook-timestamp"); ts != strconv.FormatInt(webhookNow.Unix(), 10) {
+			if ts := got.Header.Get("webhook-timestamp"); ts != strconv.FormatInt(webhookNow.Unix(), 10) {
 				t.Errorf("webhook-timestamp = %q", ts)
 			}
-			if err := verifyStandardWebhook(testWebhookSecret, got.header, got.body, webhookNow.Add(time.Minute)); err != nil {
+			if err := verifyStandardWebhook(testWebhookSecret, got.Header, got.Body, webhookNow.Add(time.Minute)); err != nil {
 				t.Errorf("signature: %v", err)
 			}
-			if err := verifyStandardWebhook("whsec_"+base64.StdEncoding.EncodeToString([]byte("another-endpoint-secret-32-bytes")), got.header, got.body, webhookNow); err == nil {
+			if err := verifyStandardWebhook("whsec_"+base64.StdEncoding.EncodeToString([]byte("another-endpoint-secret-32-bytes")), got.Header, got.Body, webhookNow); err == nil {
 				t.Error("the signature verifies with another secret")
 			}
 
 			// The CloudEvent, as the SDK reads the request, and as it reads
 			// the body alone.
-			req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(got.body))
-			req.Header = got.header.Clone()
+			req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(got.Body))
+			req.Header = got.Header.Clone()
 			ev, err := cloudevents.NewEventFromHTTPRequest(req)
 			if err != nil {
 				t.Fatalf("the SDK cannot read the request: %v", err)
 			}
 			var fromBody event.Event
-			if err := format.JSON.Unmarshal(got.body, &fromBody); err != nil {
+			if err := format.JSON.Unmarshal(got.Body, &fromBody); err != nil {
 				t.Fatalf("the SDK cannot read the body: %v", err)
 			}
 			for _, e := range []*event.Event{ev, &fromBody} {
@@ -379,17 +309,17 @@ func independentEventID(t *testing.T, m Message) string {
 // webhook-id and body, a fresh timestamp and a signature that still
 // verifies; another message gets another id.
 func TestWebhookRetriesKeepTheID(t *testing.T) {
-	recv := newWebhookReceiver(t)
+	recv := NewReceiver(t, http.StatusNoContent)
 	clock := webhookNow
 	w := newTestWebhook(t, recv.URL+webhookPath, func() time.Time { return clock })
 	m := webhookMessages()[KindObjectRestored]
 
-	recv.answer(http.StatusServiceUnavailable, "")
+	recv.Answer(http.StatusServiceUnavailable, "")
 	if err := w.Send(context.Background(), m); err == nil {
 		t.Fatal("a 503 was delivered")
 	}
 	clock = clock.Add(90 * time.Second)
-	recv.answer(http.StatusOK, "")
+	recv.Answer(http.StatusOK, "")
 	if err := w.Send(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -399,21 +329,21 @@ func TestWebhookRetriesKeepTheID(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	reqs := recv.requests()
+	reqs := recv.Requests()
 	if len(reqs) != 3 {
 		t.Fatalf("%d requests, want 3", len(reqs))
 	}
 	first, retry, next := reqs[0], reqs[1], reqs[2]
-	if first.header.Get("webhook-id") != retry.header.Get("webhook-id") || !bytes.Equal(first.body, retry.body) {
-		t.Errorf("the retry changed the id or body: %q, %q", first.header.Get("webhook-id"), retry.header.Get("webhook-id"))
+	if first.Header.Get("webhook-id") != retry.Header.Get("webhook-id") || !bytes.Equal(first.Body, retry.Body) {
+		t.Errorf("the retry changed the id or body: %q, %q", first.Header.Get("webhook-id"), retry.Header.Get("webhook-id"))
 	}
-	if first.header.Get("webhook-timestamp") == retry.header.Get("webhook-timestamp") {
+	if first.Header.Get("webhook-timestamp") == retry.Header.Get("webhook-timestamp") {
 		t.Error("the retry kept the first attempt's timestamp")
 	}
-	if err := verifyStandardWebhook(testWebhookSecret, retry.header, retry.body, clock); err != nil {
+	if err := verifyStandardWebhook(testWebhookSecret, retry.Header, retry.Body, clock); err != nil {
 		t.Errorf("the retry's signature: %v", err)
 	}
-	if next.header.Get("webhook-id") == first.header.Get("webhook-id") {
+	if next.Header.Get("webhook-id") == first.Header.Get("webhook-id") {
 		t.Error("another message has the same id")
 	}
 }
@@ -422,51 +352,31 @@ func TestWebhookRetriesKeepTheID(t *testing.T) {
 // is final, a closed port retryable; no error shows the URL's secret parts
 // or the secret.
 func TestWebhookDeliveryErrors(t *testing.T) {
-	recv := newWebhookReceiver(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String() + webhookPath
-	ln.Close()
-
-	tests := []struct {
-		name       string
-		endpoint   string
-		status     int
-		retryAfter string
-		retryable  bool
-		wantAfter  time.Duration
-	}{
-		{"503 with Retry-After", recv.URL + webhookPath, http.StatusServiceUnavailable, "7", true, 7 * time.Second},
-		{"429", recv.URL + webhookPath, http.StatusTooManyRequests, "", true, 0},
-		{"400 is final", recv.URL + webhookPath, http.StatusBadRequest, "", false, 0},
-		{"closed port", closed, 0, "", true, 0},
-	}
 	m := webhookMessages()[KindRestoreFailed]
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			recv.answer(tt.status, tt.retryAfter)
-			w := newTestWebhook(t, tt.endpoint, func() time.Time { return webhookNow })
-			err := w.Send(context.Background(), m)
-			var de *DeliveryError
-			if !errors.As(err, &de) {
-				t.Fatalf("err = %v, want a *DeliveryError", err)
-			}
-			if de.Channel != "hooks" || de.Status != tt.status || de.Retryable != tt.retryable || de.RetryAfter != tt.wantAfter {
-				t.Errorf("err = %+v, want status %d retryable %t after %s", de, tt.status, tt.retryable, tt.wantAfter)
-			}
-			checkNoSecrets(t, err)
-		})
-	}
+	CheckAnswers(t, AnswerChannel{
+		Name: "hooks",
+		Send: func(t *testing.T, rcv *Receiver) error {
+			return newTestWebhook(t, rcv.URL+webhookPath, func() time.Time { return webhookNow }).Send(context.Background(), m)
+		},
+		Reply:   func([]byte) string { return "receiver answer" },
+		Secrets: webhookSecrets,
+	}, []AnswerCase{
+		{Name: "503 with Retry-After", Status: http.StatusServiceUnavailable, RetryAfter: "7", Retryable: true, After: 7 * time.Second},
+		{Name: "429", Status: http.StatusTooManyRequests, Retryable: true},
+		{Name: "400 is final", Status: http.StatusBadRequest},
+		{Name: "closed port", Retryable: true},
+	})
 }
+
+// webhookSecrets are the URL's path and query and the signing secret.
+var webhookSecrets = []string{"PATHSECRET", "QUERYSECRET", "hooks/", "token=", testWebhookSecret, strings.TrimPrefix(testWebhookSecret, "whsec_")}
 
 // checkNoSecrets fails when err, however printed, shows the URL's path or
 // query or the signing secret.
 func checkNoSecrets(t *testing.T, err error) {
 	t.Helper()
 	for _, s := range []string{err.Error(), fmt.Sprintf("%v", err), fmt.Sprintf("%+v", err)} {
-		for _, secret := range []string{"PATHSECRET", "QUERYSECRET", "hooks/", "token=", testWebhookSecret, strings.TrimPrefix(testWebhookSecret, "whsec_")} {
+		for _, secret := range webhookSecrets {
 			if strings.Contains(s, secret) {
 				t.Errorf("the error shows %q: %s", secret, s)
 			}
@@ -526,7 +436,7 @@ func TestWebhookSettings(t *testing.T) {
 
 // TestWebhookSource: a channel's source is the events' source.
 func TestWebhookSource(t *testing.T) {
-	recv := newWebhookReceiver(t)
+	recv := NewReceiver(t, http.StatusNoContent)
 	w, err := NewWebhook("hooks", map[string]any{"url": recv.URL, "secret": testWebhookSecret, "source": "https://reinstate.contoso.com/prod"}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -535,13 +445,13 @@ func TestWebhookSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	var e event.Event
-	if err := format.JSON.Unmarshal(recv.requests()[0].body, &e); err != nil {
+	if err := format.JSON.Unmarshal(recv.Requests()[0].Body, &e); err != nil {
 		t.Fatal(err)
 	}
 	if e.Source() != "https://reinstate.contoso.com/prod" {
 		t.Errorf("source = %q", e.Source())
 	}
-	if err := verifyStandardWebhook(testWebhookSecret, recv.requests()[0].header, recv.requests()[0].body, time.Now()); err != nil {
+	if err := verifyStandardWebhook(testWebhookSecret, recv.Requests()[0].Header, recv.Requests()[0].Body, time.Now()); err != nil {
 		t.Errorf("signature with the real clock: %v", err)
 	}
 }
