@@ -23,7 +23,7 @@ REPLAY_RULES := testdata/rules/replay.yaml
 # Fuzz targets: package and function name.
 FUZZ_TARGETS := ./pkg/audit:FuzzDecode ./pkg/customhandler:FuzzEnvelope ./pkg/rules:FuzzParse
 
-.PHONY: build run replay test bench fuzz package clean
+.PHONY: build run replay test bench fuzz package clean card-preview
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/reinstate ./cmd/reinstate
@@ -73,3 +73,28 @@ package:
 
 clean:
 	rm -rf bin dist $(RUN_DIR)
+
+# Pictures of the Teams card for the README, docs/teams-card-restored.png and
+# docs/teams-card-breaker.png: the cards pkg/notify renders (cardpreview),
+# drawn by the adaptivecards npm renderer in headless Chromium and cropped
+# to the card (render.mjs). Needs Node.js and npm; installs the tool's npm
+# packages, and Debian's chromium when /usr/bin/chromium is missing. Not part
+# of test, run or CI, which need no browser.
+CARDPREVIEW := internal/tools/cardpreview
+CARD_DIR    := $(RUN_DIR)/cardpreview
+
+card-preview: $(CARDPREVIEW)/node_modules/.package-lock.json
+	@if [ ! -x /usr/bin/chromium ]; then \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		echo "== /usr/bin/chromium is missing: installing Debian's chromium ($$sudo apt-get update; $$sudo apt-get install -y chromium)"; \
+		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || exit 1; \
+	fi
+	$(GO) run ./$(CARDPREVIEW) -out $(CARD_DIR)
+	cd $(CARDPREVIEW) && node render.mjs \
+		$(CURDIR)/$(CARD_DIR)/restored.json $(CURDIR)/docs/teams-card-restored.png \
+		$(CURDIR)/$(CARD_DIR)/breaker.json $(CURDIR)/docs/teams-card-breaker.png
+
+# npm ci again whenever the lock file changes.
+$(CARDPREVIEW)/node_modules/.package-lock.json: $(CARDPREVIEW)/package-lock.json $(CARDPREVIEW)/package.json
+	@echo "== installing the card preview's npm packages (npm ci in $(CARDPREVIEW))"
+	cd $(CARDPREVIEW) && npm ci --no-audit --no-fund
