@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -206,4 +207,26 @@ func newHTTPClient(cfg Config) *http.Client {
 		Transport: khttp.NewCustomTransportWithParentTransport(transport, middleware...),
 		Timeout:   timeout,
 	}
+}
+
+// ParseRetryAfter reads a Retry-After header value: delay-seconds, or an
+// HTTP date (RFC 9110 §10.2.3). A date already past is a zero wait. ok is
+// false for an absent or unreadable value, so that callers can tell "retry
+// now" (Retry-After: 0) from no advice at all. Graph and every notification
+// receiver answer with the same header, so one reading serves both.
+func ParseRetryAfter(value string, now time.Time) (wait time.Duration, ok bool) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return 0, false
+	}
+	if seconds, err := strconv.Atoi(value); err == nil {
+		if seconds < 0 {
+			return 0, false
+		}
+		return time.Duration(seconds) * time.Second, true
+	}
+	if at, err := http.ParseTime(value); err == nil {
+		return max(at.Sub(now), 0), true
+	}
+	return 0, false
 }

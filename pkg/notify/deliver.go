@@ -8,8 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
+
+	"github.com/reinstate/reinstate/pkg/graphapi"
 )
 
 // DeliveryError is a delivery that failed. It never holds the endpoint's
@@ -85,23 +86,8 @@ func post(ctx context.Context, client *http.Client, channel, endpoint string, he
 	}
 	de := &DeliveryError{Channel: channel, Endpoint: Redact(endpoint), Status: resp.StatusCode, Body: string(snippet),
 		Retryable: resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500}
-	de.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+	de.RetryAfter, _ = graphapi.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	return de
-}
-
-// retryAfter reads Retry-After in seconds or as an HTTP date (RFC 9110
-// §10.2.3); 0 when absent or unreadable.
-func retryAfter(value string, now time.Time) time.Duration {
-	if value == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(value); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(value); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // redactURLError drops the URL net/http puts in its errors.

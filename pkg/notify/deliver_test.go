@@ -24,27 +24,6 @@ func TestRedact(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		value string
-		want  time.Duration
-	}{
-		{"", 0},
-		{"7", 7 * time.Second},
-		{"0", 0},
-		{"-3", 0},
-		{"soon", 0},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
-	}
-	for _, tt := range tests {
-		if got := retryAfter(tt.value, now); got != tt.want {
-			t.Errorf("retryAfter(%q) = %s, want %s", tt.value, got, tt.want)
-		}
-	}
-}
-
 // TestPostJudgesAnswers: 2xx is delivered; 429 and 5xx retryable, with
 // Retry-After; other statuses final; no answer retryable; and no error
 // shows the endpoint's path or query, where webhook secrets live.

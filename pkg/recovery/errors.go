@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+	"github.com/reinstate/reinstate/pkg/graphapi"
 )
 
 // graphError is a failed Graph call, reduced to what decides the next step.
@@ -100,12 +100,7 @@ func readHeaders(out *graphError, headers *abstractions.ResponseHeaders) {
 	if len(values) == 0 {
 		return
 	}
-	// Graph sends delay-seconds; an HTTP date is allowed by RFC 9110 too.
-	if seconds, err := strconv.Atoi(strings.TrimSpace(values[0])); err == nil && seconds >= 0 {
-		out.RetryAfter, out.HasRetryAfter = time.Duration(seconds)*time.Second, true
-	} else if at, err := http.ParseTime(values[0]); err == nil {
-		out.RetryAfter, out.HasRetryAfter = max(time.Until(at), 0), true
-	}
+	out.RetryAfter, out.HasRetryAfter = graphapi.ParseRetryAfter(values[0], time.Now())
 }
 
 func deref(s *string) string {
