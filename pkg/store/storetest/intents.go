@@ -61,12 +61,6 @@ func enqueueNew(t *testing.T, s store.Store, key string, now time.Time) store.In
 	return got
 }
 
-// leaseIntents leases restore intents for one lease period from now.
-func leaseIntents(t *testing.T, s store.Store, now time.Time, limit int) []store.Intent {
-	t.Helper()
-	return leaseKind(t, s, restoreKind, now, limit)
-}
-
 // leaseKind leases intents of kind for one lease period from now.
 func leaseKind(t *testing.T, s store.Store, kind string, now time.Time, limit int) []store.Intent {
 	t.Helper()
