@@ -33,9 +33,12 @@ build:
 # The whole pipeline on embedded defaults, with real processes over loopback
 # HTTP: graphsim (a simulated tenant that forwards its audit log as a local
 # Functions host would), `reinstate serve` against it with SQLite, deletions
-# by an administrator, and what Reinstate restored, left alone, and ignored.
+# by an administrator, and what Reinstate restored, left alone, and ignored;
+# then on-call restores what the rules left, through the on-call API with a
+# locally minted token, and example curl commands are printed. KEEP=1 keeps
+# graphsim and the handler running afterwards, to try them.
 run: build
-	./bin/demo -bin bin -seed testdata/graphsim/seed.json -rules $(RULES) -run-dir $(RUN_DIR)
+	./bin/demo -bin bin -seed testdata/graphsim/seed.json -rules $(RULES) -run-dir $(RUN_DIR) $(if $(KEEP),-keep)
 
 # Replays the sample audit stream through the custom handler, in the Functions
 # host's envelope, twice (as Event Hubs redelivers); then shows what was

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/reinstate/reinstate/pkg/customhandler"
@@ -22,6 +23,15 @@ const (
 	Maintenance = "Maintenance"
 	Recover     = "Recover"
 	Notify      = "Notify"
+	OnCall      = "OnCall"
+)
+
+// OnCall's bindings and route, as OnCall/function.json names them. The
+// host's default route prefix is "api".
+const (
+	onCallTrigger = "req"
+	onCallOutput  = "res"
+	onCallPrefix  = "/api/recovery/"
 )
 
 // auditEventsBinding is the trigger's binding name in AuditEvents/function.json.
@@ -71,6 +81,13 @@ func Register(srv *customhandler.Server, p Pipeline, r Recoverer, n Notifier) {
 	srv.Handle(Maintenance, customhandler.HandlerFunc(func(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
 		return maintenance(ctx, p, req)
 	}))
+}
+
+// RegisterOnCall binds the OnCall HTTP function to api, the on-call API
+// (package oncall), whichever way the host hands requests over: forwarded
+// to their own path, or in the invocation envelope.
+func RegisterOnCall(srv *customhandler.Server, api http.Handler) {
+	srv.HandleHTTP(OnCall, onCallPrefix, onCallTrigger, onCallOutput, api)
 }
 
 func auditEvents(ctx context.Context, p Pipeline, req *customhandler.Request) (*customhandler.Response, error) {

@@ -266,3 +266,60 @@ func TestNotifyDrainsTheOutbox(t *testing.T) {
 		t.Errorf("dead letters %+v, %v", letters, err)
 	}
 }
+
+// Every function folder the host loads must have a handler in this build,
+// and the OnCall function's bindings and route must be the ones its adapter
+// reads: a mismatch would answer every invocation with 404 or lose the
+// request.
+func TestEveryFunctionFolderIsBound(t *testing.T) {
+	h := newHandler(t)
+	folders, err := filepath.Glob("*/function.json")
+	if err != nil || len(folders) == 0 {
+		t.Fatalf("function folders: %v %v", folders, err)
+	}
+	srv := customhandler.NewServer(customhandler.Options{Logger: slogDiscard()})
+	Register(srv, pipeline.New(h.store, pipeline.Options{}), recovery.NewWorker(h.store, nil, recovery.WorkerOptions{}), h.dispatcher)
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	RegisterOnCall(srv, api)
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	for _, path := range folders {
+		name := filepath.Dir(path)
+		resp, err := http.Post(ts.URL+"/"+name, "application/json", strings.NewReader(`{"Data":{},"Metadata":{}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			t.Errorf("function folder %s has no handler in this build", name)
+		}
+	}
+
+	var def struct {
+		Bindings []struct {
+			Type, Direction, Name, AuthLevel, Route string
+		} `json:"bindings"`
+	}
+	if err := json.Unmarshal(read(t, "../functions/OnCall/function.json"), &def); err != nil {
+		t.Fatal(err)
+	}
+	if len(def.Bindings) != 2 {
+		t.Fatalf("OnCall bindings: %+v", def.Bindings)
+	}
+	in, out := def.Bindings[0], def.Bindings[1]
+	if in.Type != "httpTrigger" || in.Name != onCallTrigger || in.AuthLevel != "function" || "/api/"+strings.TrimSuffix(in.Route, "{*path}") != onCallPrefix {
+		t.Errorf("OnCall trigger %+v does not match the adapter (binding %q, prefix %q)", in, onCallTrigger, onCallPrefix)
+	}
+	if out.Type != "http" || out.Name != onCallOutput {
+		t.Errorf("OnCall output %+v, want http %q", out, onCallOutput)
+	}
+	// A forwarded request reaches the API at its own path.
+	resp, err := http.Get(ts.URL + onCallPrefix + "health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTeapot {
+		t.Errorf("forwarded request answered %d, not by the API", resp.StatusCode)
+	}
+}

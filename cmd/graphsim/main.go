@@ -8,6 +8,15 @@
 //
 // so that a script can read the port; everything else goes to stderr through
 // log/slog. SIGINT or SIGTERM stops it gracefully.
+//
+// Unless --issuer=false, the same listener also serves a simulated Entra ID
+// token issuer for the seed's tenant (package
+// github.com/reinstate/reinstate/pkg/idpsim): its OpenID Connect metadata and
+// keys under /{tenantId}/, so that Reinstate's on-call API can validate
+// tokens in local mode with the listener's URL as its authority, and
+// POST /_sim/token, which mints test tokens for local mode with whatever
+// roles the body asks for. Both exist only for local use: graphsim listens on
+// loopback only, and its tokens are worthless anywhere else.
 package main
 
 import (
@@ -26,6 +35,7 @@ import (
 	"time"
 
 	"github.com/reinstate/reinstate/pkg/graphsim"
+	"github.com/reinstate/reinstate/pkg/idpsim"
 )
 
 func main() {
@@ -49,6 +59,7 @@ type config struct {
 	resetRate       float64
 	stormFor        time.Duration
 	faultSeed       int64
+	issuer          bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -65,8 +76,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.resetRate, "reset-rate", 0, "fraction of Graph connections reset without an answer")
 	fs.DurationVar(&c.stormFor, "storm-for", 0, "answer every Graph request 429 (with Retry-After) for this long after start")
 	fs.Int64Var(&c.faultSeed, "fault-seed", 1, "seed of the random source that decides faults")
+	fs.BoolVar(&c.issuer, "issuer", true, "also serve a simulated Entra ID token issuer for the seed's tenant (/{tenantId}/v2.0/.well-known/openid-configuration, /{tenantId}/discovery/v2.0/keys) and POST /_sim/token, which mints test tokens for local mode")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: graphsim [flags]\n\nServes a simulated Microsoft Graph tenant on loopback. Control endpoints: /_sim/state, /_sim/faults, /_sim/audits.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: graphsim [flags]\n\nServes a simulated Microsoft Graph tenant on loopback. Control endpoints: /_sim/state, /_sim/faults, /_sim/audits, and with --issuer /_sim/token (test tokens for local mode).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -129,6 +141,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The issuer shares the listener: local mode configures one URL as both
+	// Graph and the sign-in authority. Its paths (/{tenantId}/...,
+	// /_sim/token) are none of Graph's, so Graph's routing is unchanged.
+	var handler http.Handler = srv
+	var issuer *idpsim.Issuer
+	if cfg.issuer {
+		if issuer, err = idpsim.New(seed.TenantID); err != nil {
+			return err
+		}
+		handler = issuer.Mount(srv)
+	}
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return err
@@ -137,7 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_ = ln.Close()
 		return fmt.Errorf("--listen %q resolved to %s, which is not loopback", cfg.listen, ln.Addr())
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	bg, cancelBG := context.WithCancel(ctx)
@@ -146,6 +169,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	fmt.Fprintf(stdout, "graphsim listening on http://%s\n", ln.Addr())
 	logger.Info("graphsim ready", "seed", cfg.seed, "tenant", seed.TenantID, "timeScale", cfg.timeScale, "forward", cfg.forward)
+	if issuer != nil {
+		base := "http://" + ln.Addr().String()
+		logger.Info("graphsim: simulated token issuer for local mode", "authority", base, "issuer", issuer.Issuer(base), "tokens", "POST "+base+idpsim.TokenPath)
+	}
 
 	select {
 	case err := <-served:

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"regexp"
@@ -10,6 +12,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reinstate/reinstate/pkg/apiauth"
+	"github.com/reinstate/reinstate/pkg/graphsim"
+	"github.com/reinstate/reinstate/pkg/idpsim"
 )
 
 const seed = "../../testdata/graphsim/seed.json"
@@ -72,7 +78,7 @@ func TestRunHelp(t *testing.T) {
 	if err := run(context.Background(), []string{"--help"}, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
-	for _, flag := range []string{"-listen", "-seed", "-time-scale", "-forward", "-forward-interval", "-latency", "-error-rate", "-reset-rate", "-storm-for", "-fault-seed"} {
+	for _, flag := range []string{"-listen", "-seed", "-time-scale", "-forward", "-forward-interval", "-latency", "-error-rate", "-reset-rate", "-storm-for", "-fault-seed", "-issuer"} {
 		if !strings.Contains(stderr.String(), flag) {
 			t.Errorf("usage lacks %s:\n%s", flag, stderr.String())
 		}
@@ -170,4 +176,93 @@ func waitListening(t *testing.T, stdout, stderr *syncBuffer, done <-chan error) 
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestIssuer: by default the listener also serves the seed tenant's token
+// issuer, whose /_sim/token tokens apiauth accepts with the listener as its
+// authority, and Graph answers as before; --issuer=false serves Graph alone.
+func TestIssuer(t *testing.T) {
+	sd, err := graphsim.LoadSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(t *testing.T, args ...string) string {
+		t.Helper()
+		var stdout, stderr syncBuffer
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, append([]string{"--seed", seed}, args...), &stdout, &stderr) }()
+		base := waitListening(t, &stdout, &stderr, done)
+		t.Cleanup(func() { cancel(); <-done })
+		return base
+	}
+	status := func(t *testing.T, method, url, body string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer reader-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	metadata := "/" + sd.TenantID + "/v2.0/.well-known/openid-configuration"
+
+	t.Run("on", func(t *testing.T) {
+		base := start(t)
+		code, body := status(t, http.MethodPost, base+idpsim.TokenPath, `{"audience":"api://reinstate","roles":["Recovery.Operate"],"name":"oncall@contoso.com"}`)
+		if code != 200 {
+			t.Fatalf("token: %d %s", code, body)
+		}
+		var tok idpsim.SimTokenResponse
+		if err := json.Unmarshal(body, &tok); err != nil {
+			t.Fatal(err)
+		}
+		v, err := apiauth.New(apiauth.Config{TenantID: sd.TenantID, Audiences: []string{"api://reinstate"}, Authority: base})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		c, err := v.Verify(context.Background(), tok.AccessToken)
+		if err != nil {
+			t.Fatalf("verify: %v", err)
+		}
+		if c.Name != "oncall@contoso.com" || !c.HasRole(apiauth.RoleOperate) || c.App {
+			t.Errorf("caller %v", c)
+		}
+		if code, body := status(t, http.MethodGet, base+"/v1.0/users/adele.vance@contoso.com", ""); code != 200 || !strings.Contains(string(body), "Adele Vance") {
+			t.Errorf("Graph: %d %s", code, body)
+		}
+		if code, _ := status(t, http.MethodGet, base+"/_sim/state", ""); code != 200 {
+			t.Errorf("/_sim/state: %d", code)
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		base := start(t, "--issuer=false")
+		if code, _ := status(t, http.MethodPost, base+idpsim.TokenPath, `{"audience":"api://reinstate"}`); code != http.StatusNotFound {
+			t.Errorf("token: %d, want 404", code)
+		}
+		if code, _ := status(t, http.MethodGet, base+metadata, ""); code != http.StatusBadRequest {
+			t.Errorf("metadata: %d, want Graph's 400 for an unknown version", code)
+		}
+		v, err := apiauth.New(apiauth.Config{TenantID: sd.TenantID, Audiences: []string{"api://reinstate"}, Authority: base})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		// A well-formed token, whose keys nobody serves here.
+		iss, err := idpsim.New(sd.TenantID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := iss.Token(idpsim.TokenRequest{BaseURL: base, Audience: "api://reinstate"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(context.Background(), raw); !errors.Is(err, apiauth.ErrUnavailable) {
+			t.Errorf("verify: %v, want ErrUnavailable (no metadata)", err)
+		}
+	})
 }

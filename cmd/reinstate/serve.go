@@ -4,17 +4,20 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/reinstate/reinstate/functions"
+	"github.com/reinstate/reinstate/pkg/apiauth"
 	"github.com/reinstate/reinstate/pkg/config"
 	"github.com/reinstate/reinstate/pkg/customhandler"
 	"github.com/reinstate/reinstate/pkg/decide"
 	"github.com/reinstate/reinstate/pkg/guard"
 	"github.com/reinstate/reinstate/pkg/notify"
+	"github.com/reinstate/reinstate/pkg/oncall"
 	"github.com/reinstate/reinstate/pkg/pipeline"
 	"github.com/reinstate/reinstate/pkg/recovery"
 	"github.com/reinstate/reinstate/pkg/rules"
@@ -77,7 +80,15 @@ func (e *env) serveTable(ctx context.Context, ln net.Listener, table *rules.Tabl
 	if table.Mode == rules.ModeEnforce && len(e.cfg.SelfIDs) == 0 && e.cfg.Graph.Auth != config.GraphAuthAzure {
 		e.log.Warn("REINSTATE_SELF_IDS is empty: Reinstate cannot recognise its own restores in the audit log")
 	}
-	srv := e.newServer(st, worker, executor, dispatcher, self, table)
+	guards := guard.New(st, guard.Config{TenantID: e.cfg.TenantID, Self: self, Rules: table.Guards})
+	srv := e.newServer(st, worker, executor, dispatcher, self, guards, table)
+	api, closeAPI, err := e.newOnCallAPI(st, executor, guards, table, worker.Notify)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer closeAPI()
+	functions.RegisterOnCall(srv, api)
 	e.log.Info("reinstate serving", "address", ln.Addr().String(), "store", e.cfg.Store.String(), "graph", e.cfg.Graph.String(),
 		"rules", table.File, "rule_count", len(table.Rules), "mode", string(table.Mode), "mode_from", table.ModeSource,
 		"tenant", e.cfg.TenantID, "channels", len(senders), "version", version())
@@ -135,8 +146,7 @@ func (e *env) tellOutcome(d *notify.Dispatcher) func(context.Context, recovery.P
 // newServer wires the pipeline over st into a custom-handler server: the
 // rule table and guards decide, the executor reads the recycle bin for
 // rules that need it, and the dispatcher records what to tell.
-func (e *env) newServer(st store.Store, worker *recovery.Worker, executor *recovery.Executor, dispatcher *notify.Dispatcher, self *guard.Self, table *rules.Table) *customhandler.Server {
-	guards := guard.New(st, guard.Config{TenantID: e.cfg.TenantID, Self: self, Rules: table.Guards})
+func (e *env) newServer(st store.Store, worker *recovery.Worker, executor *recovery.Executor, dispatcher *notify.Dispatcher, self *guard.Self, guards *guard.Guards, table *rules.Table) *customhandler.Server {
 	p := pipeline.New(st, pipeline.Options{
 		Logger:         e.log,
 		Now:            time.Now,
@@ -151,4 +161,35 @@ func (e *env) newServer(st store.Store, worker *recovery.Worker, executor *recov
 	srv := customhandler.NewServer(customhandler.Options{Logger: e.log, ShutdownGrace: e.cfg.ShutdownGrace})
 	functions.Register(srv, p, worker, dispatcher)
 	return srv
+}
+
+// newOnCallAPI is the on-call API over the same store, executor, guards and
+// rule table as the pipeline. Without REINSTATE_API_AUDIENCES it is shut:
+// every authenticated route answers 503.
+func (e *env) newOnCallAPI(st store.Store, executor *recovery.Executor, guards *guard.Guards, table *rules.Table, wake func()) (*oncall.Server, func(), error) {
+	var auth oncall.Authenticator = shutAPI{}
+	closeAuth := func() {}
+	if e.cfg.API.Enabled() {
+		v, err := apiauth.New(apiauth.Config{TenantID: e.cfg.TenantID, Audiences: e.cfg.API.Audiences, Authority: e.cfg.API.Authority, Logger: e.log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("on-call API: %w", err)
+		}
+		auth, closeAuth = v, v.Close
+	} else {
+		e.log.Info("on-call API shut: set " + config.EnvAPIAudiences + " to open it")
+	}
+	api, err := oncall.New(oncall.Options{Auth: auth, Store: st, Bin: executor, Guards: guards, Rules: table,
+		TenantID: e.cfg.TenantID, Wake: wake, Logger: e.log, Version: version()})
+	if err != nil {
+		closeAuth()
+		return nil, nil, err
+	}
+	return api, closeAuth, nil
+}
+
+// shutAPI authenticates no one: the API answers 503 until it is configured.
+type shutAPI struct{}
+
+func (shutAPI) Authenticate(context.Context, *http.Request) (apiauth.Caller, error) {
+	return apiauth.Caller{}, fmt.Errorf("%w: %s is not set", apiauth.ErrUnavailable, config.EnvAPIAudiences)
 }

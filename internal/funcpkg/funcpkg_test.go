@@ -57,6 +57,7 @@ func TestPackageLayoutIsWhatTheHostLoads(t *testing.T) {
 		"Maintenance/function.json": 0o644,
 		"Recover/function.json":     0o644,
 		"Notify/function.json":      0o644,
+		"OnCall/function.json":      0o644,
 		"reinstate":                 0o755,
 	}
 	if len(modes) != len(want) {

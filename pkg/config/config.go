@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,7 +44,14 @@ const (
 	EnvWriteQuota    = "REINSTATE_WRITE_QUOTA"
 	EnvWriteWindow   = "REINSTATE_WRITE_WINDOW"
 	EnvWorkers       = "REINSTATE_WORKERS"
+	EnvAPIAudiences  = "REINSTATE_API_AUDIENCES"
+	EnvAPIAuthority  = "REINSTATE_API_AUTHORITY"
 )
+
+// DefaultAPIAuthority is the Entra ID authority whose tokens the on-call
+// API accepts (Learn entra/identity-platform/authentication-national-cloud
+// lists the national clouds' hosts).
+const DefaultAPIAuthority = "https://login.microsoftonline.com"
 
 // DefaultStore is the embedded store used when REINSTATE_STORE is unset.
 const DefaultStore = "sqlite:./reinstate.db"
@@ -108,7 +116,23 @@ type Config struct {
 	WriteWindow time.Duration
 	// Workers is how many restores run at once.
 	Workers int
+	// API configures the on-call API's token check.
+	API APIConfig
 }
+
+// APIConfig says which Entra ID access tokens the on-call API accepts.
+type APIConfig struct {
+	// Audiences are the accepted `aud` values: the Reinstate API app
+	// registration's client id and App ID URI. Empty leaves the API shut:
+	// every route but health answers 503.
+	Audiences []string
+	// Authority is the Entra ID host, https (http only on loopback, for
+	// the local issuer).
+	Authority string
+}
+
+// Enabled reports whether the on-call API can authenticate anyone.
+func (a APIConfig) Enabled() bool { return len(a.Audiences) > 0 }
 
 // GraphConfig says where Microsoft Graph is and how to authenticate.
 type GraphConfig struct {
@@ -179,10 +203,32 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	errs = append(errs, loadRecovery(getenv, &cfg)...)
+	errs = append(errs, loadAPI(getenv, &cfg)...)
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
 	return cfg, nil
+}
+
+func loadAPI(getenv func(string) string, cfg *Config) []error {
+	var errs []error
+	for _, aud := range strings.Split(getenv(EnvAPIAudiences), ",") {
+		if aud = strings.TrimSpace(aud); aud != "" {
+			cfg.API.Audiences = append(cfg.API.Audiences, aud)
+		}
+	}
+	cfg.API.Authority = strings.TrimSuffix(valueOr(getenv, EnvAPIAuthority, DefaultAPIAuthority), "/")
+	u, err := url.Parse(cfg.API.Authority)
+	switch {
+	case err != nil || u.Host == "" || u.RawQuery != "" || (u.Path != "" && u.Path != "/"):
+		errs = append(errs, fmt.Errorf("%s: %q is not an authority URL such as %s", EnvAPIAuthority, cfg.API.Authority, DefaultAPIAuthority))
+	case u.Scheme != "https" && !(u.Scheme == "http" && graphapi.IsLoopback(u)):
+		errs = append(errs, fmt.Errorf("%s: %q must be https (http only on loopback)", EnvAPIAuthority, cfg.API.Authority))
+	}
+	if cfg.API.Enabled() && cfg.TenantID == "" {
+		errs = append(errs, fmt.Errorf("%s needs %s: the API accepts tokens of one tenant", EnvAPIAudiences, EnvTenantID))
+	}
+	return errs
 }
 
 func valueOr(getenv func(string) string, name, def string) string {

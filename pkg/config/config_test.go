@@ -32,6 +32,7 @@ func TestLoadDefaults(t *testing.T) {
 		WriteQuota:     DefaultWriteQuota,
 		WriteWindow:    DefaultWriteWindow,
 		Workers:        DefaultWorkers,
+		API:            APIConfig{Authority: DefaultAPIAuthority},
 		// Beside the binary, whatever the working directory.
 		RulesPath: filepath.Join(filepath.Dir(must(os.Executable())), "rules.yaml"),
 	}
@@ -67,6 +68,8 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		EnvWriteQuota:                  "200",
 		EnvWriteWindow:                 "1s",
 		EnvWorkers:                     "8",
+		EnvAPIAudiences:                " api://reinstate-contoso, 3f8a2c1e-4b5d-4e6f-8a9b-0c1d2e3f4a5b ",
+		EnvAPIAuthority:                "https://login.microsoftonline.us/",
 	}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -87,6 +90,7 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		WriteQuota:     200,
 		WriteWindow:    time.Second,
 		Workers:        8,
+		API:            APIConfig{Audiences: []string{"api://reinstate-contoso", "3f8a2c1e-4b5d-4e6f-8a9b-0c1d2e3f4a5b"}, Authority: "https://login.microsoftonline.us"},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load() = %+v, want %+v", cfg, want)
@@ -128,6 +132,9 @@ func TestLoadRejectsBadValuesByName(t *testing.T) {
 		{"self id not a guid", map[string]string{EnvSelfIDs: "reinstate"}, []string{EnvSelfIDs}},
 		{"write quota", map[string]string{EnvWriteQuota: "0"}, []string{EnvWriteQuota}},
 		{"workers", map[string]string{EnvWorkers: "many"}, []string{EnvWorkers}},
+		{"api audiences without a tenant", map[string]string{EnvAPIAudiences: "api://reinstate"}, []string{EnvAPIAudiences, EnvTenantID}},
+		{"api authority over http", map[string]string{EnvAPIAuthority: "http://login.microsoftonline.com"}, []string{EnvAPIAuthority, "https"}},
+		{"api authority with a path", map[string]string{EnvAPIAuthority: "https://login.microsoftonline.com/common"}, []string{EnvAPIAuthority}},
 		{"every problem at once", map[string]string{EnvStore: "x", EnvLogLevel: "loud", EnvShutdownGrace: "-"}, []string{EnvStore, EnvLogLevel, EnvShutdownGrace}},
 	}
 	for _, tt := range tests {

@@ -91,8 +91,9 @@ type Server struct {
 	idleTimeout       time.Duration
 	grace             time.Duration
 
-	mu       sync.RWMutex
-	handlers map[string]registration // by strings.ToLower(name)
+	mu         sync.RWMutex
+	handlers   map[string]registration // by strings.ToLower(name)
+	httpRoutes []httpRoute             // forwarded HTTP functions (HandleHTTP)
 }
 
 type registration struct {
@@ -193,6 +194,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path == "/" {
 		s.serveReadiness(w, r, rec)
+		return
+	}
+	if h, ok := s.httpRoute(r.URL.Path); ok {
+		// A request the host forwarded as it came: the HTTP function's
+		// own handler answers it, status and all.
+		h.ServeHTTP(w, r)
 		return
 	}
 

@@ -610,36 +610,59 @@ func (x *Executor) listIDs(ctx context.Context, first func() (*abstractions.Requ
 		return nil, err
 	}
 	var ids []string
-	for page := 0; page < 50; page++ {
+	_, err = x.pages(ctx, ri, maxListPages, func(item json.RawMessage) bool {
+		var v struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(item, &v)
+		ids = append(ids, v.ID)
+		return true
+	})
+	return ids, err
+}
+
+// maxListPages bounds any listing, so that a Graph answering nextLinks
+// forever cannot keep a worker busy.
+const maxListPages = 50
+
+// errTooManyPages ends a listing that is still going after its page bound.
+var errTooManyPages = errors.New("list: more pages than the bound")
+
+// pages GETs ri and the pages its @odata.nextLink names, at most maxPages,
+// handing each item to each until each returns false. more reports whether
+// a next page was left unread because each stopped. A listing longer than
+// maxPages gives errTooManyPages.
+func (x *Executor) pages(ctx context.Context, ri *abstractions.RequestInformation, maxPages int, each func(json.RawMessage) bool) (more bool, err error) {
+	for range maxPages {
 		body, err := x.send(ctx, ri)
 		if err != nil {
-			return nil, err
+			return false, err
 		}
 		var list struct {
-			Value []struct {
-				ID string `json:"id"`
-			} `json:"value"`
-			NextLink string `json:"@odata.nextLink"`
+			Value    []json.RawMessage `json:"value"`
+			NextLink string            `json:"@odata.nextLink"`
 		}
 		if err := json.Unmarshal(body, &list); err != nil {
-			return nil, fmt.Errorf("decode list: %w", err)
+			return false, fmt.Errorf("decode list: %w", err)
 		}
-		for _, v := range list.Value {
-			ids = append(ids, v.ID)
+		for _, item := range list.Value {
+			if !each(item) {
+				return list.NextLink != "", nil
+			}
 		}
 		if list.NextLink == "" {
-			return ids, nil
+			return false, nil
 		}
 		next, err := url.Parse(list.NextLink)
 		if err != nil || next.Host != x.graph.Host() {
 			// Never follow a link off the configured Graph host with our token.
-			return nil, fmt.Errorf("refusing @odata.nextLink %q outside %s", list.NextLink, x.graph.Host())
+			return false, fmt.Errorf("refusing @odata.nextLink %q outside %s", list.NextLink, x.graph.Host())
 		}
 		ri = abstractions.NewRequestInformation()
 		ri.Method = abstractions.GET
 		ri.SetUri(*next)
 	}
-	return ids, errors.New("list: more than 50 pages")
+	return false, errTooManyPages
 }
 
 func (x *Executor) betaRequest(method abstractions.HttpMethod, path string) *abstractions.RequestInformation {

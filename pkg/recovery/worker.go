@@ -105,7 +105,9 @@ type WorkerOptions struct {
 	MaxBackoff time.Duration
 	// Concluded, when set, is called with every final outcome (restored,
 	// already live, or failed for good) once it is recorded: how the
-	// notifications stage learns what to tell. It must not block for long.
+	// notifications stage learns what to tell. It must not block for long,
+	// and it is called from several goroutines at once when a batch's
+	// restores conclude together.
 	Concluded func(ctx context.Context, plan Plan, outcome Outcome)
 }
 

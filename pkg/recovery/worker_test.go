@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -171,12 +172,17 @@ func TestWorker(t *testing.T) {
 					id     string
 					status recovery.Status
 				}
-				var got []told
+				var (
+					mu  sync.Mutex // Concluded is called from the batch's goroutines
+					got []told
+				)
 				concluded := func(_ context.Context, plan recovery.Plan, out recovery.Outcome) {
 					if plan.Request.ObjectID != out.ObjectID {
 						t.Errorf("plan for %s told with the outcome of %s", plan.Request.ObjectID, out.ObjectID)
 					}
+					mu.Lock()
 					got = append(got, told{out.ObjectID, out.Status})
+					mu.Unlock()
 				}
 				o.enqueue(recovery.Request{ObjectID: deletedOrion, ObjectType: audit.TargetGroup})
 				o.enqueue(recovery.Request{ObjectID: neverExisted, ObjectType: audit.TargetGroup})

@@ -319,6 +319,10 @@ type JournalQuery struct {
 	Since time.Time
 	// EventID, when set, keeps only entries about that audit record.
 	EventID string
+	// TargetID, when set, keeps only entries about that object: what
+	// on-call asks for when it follows one object through events,
+	// decisions, restores and notifications.
+	TargetID string
 }
 
 // DefaultJournalLimit is the number of entries Journal returns when the query

@@ -62,7 +62,14 @@ var payrollSP = object{name: "service principal Payroll Connector", path: "servi
 type config struct {
 	bin, seed, rules, runDir string
 	timeout                  time.Duration
+	// keep leaves graphsim and the handler running after the summary,
+	// until interrupted, so that the printed curl commands can be tried.
+	keep bool
 }
+
+// apiAudience is the local Reinstate API app registration the demo's
+// handler accepts tokens for; graphsim's local issuer mints them.
+const apiAudience = "api://reinstate-local"
 
 func main() {
 	var cfg config
@@ -71,6 +78,7 @@ func main() {
 	flag.StringVar(&cfg.rules, "rules", "docs/rules.sample.yaml", "rule table")
 	flag.StringVar(&cfg.runDir, "run-dir", ".run", "folder for the demo's state")
 	flag.DurationVar(&cfg.timeout, "timeout", 90*time.Second, "give up after this long")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep graphsim and the handler running after the summary, until interrupted")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -81,8 +89,11 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config, out io.Writer) error {
-	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
-	defer cancel()
+	if !cfg.keep {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.timeout)
+		defer cancel()
+	}
 	if err := os.RemoveAll(cfg.runDir); err != nil {
 		return err
 	}
@@ -122,6 +133,10 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		// second keeps the demo quick (the default is 30 s).
 		"REINSTATE_GROUP_WAIT=1s",
 		"REINSTATE_LOG_FORMAT=json",
+		// The on-call API accepts tokens of graphsim's local issuer: local
+		// mode only (an http authority is refused off loopback).
+		"REINSTATE_API_AUDIENCES="+apiAudience,
+		"REINSTATE_API_AUTHORITY="+simURL,
 	)
 	handler, err := startProcess(ctx, filepath.Join(cfg.bin, "reinstate"), []string{"serve"}, env, filepath.Join(cfg.runDir, "reinstate.log"))
 	if err != nil {
@@ -152,7 +167,17 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return fmt.Errorf("the tenant did not settle: %w", err)
 	}
 
-	return summarize(ctx, out, graph, cfg, expect)
+	if err := summarize(ctx, out, graph, cfg, expect); err != nil {
+		return err
+	}
+	if err := onCall(ctx, out, graph, simURL, handlerURL); err != nil {
+		return fmt.Errorf("on-call: %w", err)
+	}
+	if cfg.keep {
+		fmt.Fprintln(out, "\n   graphsim and the handler keep running (-keep); Ctrl-C stops them")
+		<-ctx.Done()
+	}
+	return nil
 }
 
 // criticalNames names the scenario's objects the rule table restores.

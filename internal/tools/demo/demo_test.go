@@ -37,6 +37,13 @@ func TestDemoRestoresWhatTheRulesSayAndIgnoresItself(t *testing.T) {
 		"[CRITICAL] Restored group sec-prod-payments (verified live) (rule critical-groups; object.restored)",
 		"[WARNING] Restored application Payroll Connector (verified live) (rule applications; object.restored)",
 		"3 restore intents recorded, 3 restores done, 4 notifications sent, 4 of Reinstate's own events ignored",
+		"== 6. on-call restores the group the rules left alone, with one authenticated HTTP call",
+		"→ restored (verified true); group sec-lab-printers is live: true",
+		"oncall.restore.requested   oncall@contoso.onmicrosoft.com (oid ",
+		"oncall.restore.queued",
+		"restore.done",
+		"LOCAL MODE ONLY",
+		"TOKEN='ey",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

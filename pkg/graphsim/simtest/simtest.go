@@ -4,7 +4,9 @@
 // httptest.Server, and counts the requests it answers. Everything else goes
 // over real HTTP: DeleteAs and Status call Graph as any bearer token would,
 // and Executor builds Reinstate's own recovery executor (graphapi with a
-// static token) against any URL. Only tests import this package.
+// static token) against any URL. StartWithIssuer also serves the seed
+// tenant's simulated Entra ID token issuer (pkg/idpsim) on the same server,
+// for tests of the on-call API. Only tests import this package.
 package simtest
 
 import (
@@ -19,6 +21,7 @@ import (
 
 	"github.com/reinstate/reinstate/pkg/graphapi"
 	"github.com/reinstate/reinstate/pkg/graphsim"
+	"github.com/reinstate/reinstate/pkg/idpsim"
 	"github.com/reinstate/reinstate/pkg/recovery"
 )
 
@@ -27,6 +30,11 @@ type Tenant struct {
 	Sim    *graphsim.Server
 	Server *httptest.Server
 	URL    string // Server.URL
+	// Issuer is the seed tenant's token issuer, serving its metadata and
+	// keys under URL/{tenantId}/ and POST URL/_sim/token, so that URL is the
+	// authority an apiauth.Verifier is configured with. nil unless started
+	// by StartWithIssuer.
+	Issuer *idpsim.Issuer
 
 	binReads atomic.Int64
 	mu       sync.Mutex
@@ -45,6 +53,19 @@ type request struct {
 // function may then change them.
 func Start(t testing.TB, seedPath string, configure ...func(*graphsim.Options)) *Tenant {
 	t.Helper()
+	return start(t, seedPath, false, configure)
+}
+
+// StartWithIssuer is Start with the seed tenant's token issuer mounted on
+// the same server (see Tenant.Issuer and Token). Requests to the issuer are
+// not counted as Graph requests.
+func StartWithIssuer(t testing.TB, seedPath string, configure ...func(*graphsim.Options)) *Tenant {
+	t.Helper()
+	return start(t, seedPath, true, configure)
+}
+
+func start(t testing.TB, seedPath string, withIssuer bool, configure []func(*graphsim.Options)) *Tenant {
+	t.Helper()
 	seed, err := graphsim.LoadSeed(seedPath)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +79,7 @@ func Start(t testing.TB, seedPath string, configure ...func(*graphsim.Options)) 
 	if tn.Sim, err = graphsim.New(seed, opts); err != nil {
 		t.Fatal(err)
 	}
-	tn.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var graph http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		get := r.Method == http.MethodGet
 		if get && strings.Contains(strings.ToLower(r.URL.Path), "deleteditems") {
 			tn.binReads.Add(1)
@@ -68,10 +89,35 @@ func Start(t testing.TB, seedPath string, configure ...func(*graphsim.Options)) 
 		tn.counts[request{r.Header.Get("Authorization"), get}]++
 		tn.mu.Unlock()
 		tn.Sim.ServeHTTP(w, r)
-	}))
+	})
+	if withIssuer {
+		if tn.Issuer, err = idpsim.New(seed.TenantID); err != nil {
+			t.Fatal(err)
+		}
+		graph = tn.Issuer.Mount(graph)
+	}
+	tn.Server = httptest.NewServer(graph)
 	t.Cleanup(tn.Server.Close)
 	tn.URL = tn.Server.URL
 	return tn
+}
+
+// Token mints an access token from the tenant's issuer, naming URL as its
+// authority unless req.BaseURL says otherwise. The test fails if the tenant
+// was started without an issuer.
+func (tn *Tenant) Token(t testing.TB, req idpsim.TokenRequest) string {
+	t.Helper()
+	if tn.Issuer == nil {
+		t.Fatal("simtest: Token needs a tenant started by StartWithIssuer")
+	}
+	if req.BaseURL == "" {
+		req.BaseURL = tn.URL
+	}
+	tok, err := tn.Issuer.Token(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // Reads is the number of GET requests answered that bore token, Writes the

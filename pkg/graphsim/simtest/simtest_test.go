@@ -5,8 +5,10 @@ import (
 	"context"
 	"testing"
 
+	"github.com/reinstate/reinstate/pkg/apiauth"
 	"github.com/reinstate/reinstate/pkg/audit"
 	"github.com/reinstate/reinstate/pkg/graphsim/simtest"
+	"github.com/reinstate/reinstate/pkg/idpsim"
 )
 
 const paymentsID = "e5a7c9d1-6f8b-4a0c-8e4f-5b7d9f1b3c65" // sec-prod-payments, live in the sample seed
@@ -43,5 +45,37 @@ func TestCounts(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s: %d, want %d", c.name, c.got, c.want)
 		}
+	}
+}
+
+// TestStartWithIssuer: the tenant's URL is the authority of its issuer's
+// tokens, issuer requests are not counted as Graph's, and Graph still
+// answers.
+func TestStartWithIssuer(t *testing.T) {
+	tn := simtest.StartWithIssuer(t, "../../../testdata/graphsim/seed.json")
+	if tn.Issuer == nil {
+		t.Fatal("no issuer")
+	}
+	v, err := apiauth.New(apiauth.Config{TenantID: tn.Issuer.TenantID(), Audiences: []string{"api://reinstate"}, Authority: tn.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	tok := tn.Token(t, idpsim.TokenRequest{Audience: "api://reinstate", App: true, Roles: []string{apiauth.RoleRead}})
+	c, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.App || !c.HasRole(apiauth.RoleRead) {
+		t.Errorf("caller %v", c)
+	}
+	if n := tn.Reads(""); n != 0 {
+		t.Errorf("%d Graph reads counted for the issuer's metadata and keys", n)
+	}
+	if !tn.Live(t, "admin-token", "groups", paymentsID) {
+		t.Error("Graph does not answer beside the issuer")
+	}
+	if simtest.Start(t, "../../../testdata/graphsim/seed.json").Issuer != nil {
+		t.Error("Start mounted an issuer")
 	}
 }

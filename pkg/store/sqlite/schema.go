@@ -145,6 +145,9 @@ var migrations = []string{
 	// reads any more, goes.
 	`CREATE INDEX intents_kind_due ON intents (kind, due, id) WHERE due IS NOT NULL;
 	DROP INDEX intents_due;`,
+	// Following one object through the journal (on-call's
+	// GET /api/recovery/journal?objectId=...).
+	`CREATE INDEX journal_target_id ON journal (target_id) WHERE target_id != '';`,
 }
 
 // schemaVersion is the version this build creates and understands.

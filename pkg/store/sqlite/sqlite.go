@@ -378,6 +378,10 @@ func (s *Store) journal(ctx context.Context, query store.JournalQuery) ([]store.
 		where = append(where, `event_id = ?`)
 		args = append(args, query.EventID)
 	}
+	if query.TargetID != "" {
+		where = append(where, `target_id = ?`)
+		args = append(args, query.TargetID)
+	}
 	q := `SELECT id, time, kind, event_id, activity, target_id, target_type, target_name,
 		actor, rule, action, outcome, source, detail FROM journal`
 	if len(where) > 0 {

@@ -190,7 +190,7 @@ func (m *memory) Journal(ctx context.Context, q store.JournalQuery) ([]store.Ent
 	var out []store.Entry
 	for i := len(m.journal) - 1; i >= 0 && len(out) < q.Limit; i-- {
 		e := m.journal[i]
-		if (q.Since.IsZero() || !e.Time.Before(q.Since)) && (q.EventID == "" || e.EventID == q.EventID) {
+		if (q.Since.IsZero() || !e.Time.Before(q.Since)) && (q.EventID == "" || e.EventID == q.EventID) && (q.TargetID == "" || e.TargetID == q.TargetID) {
 			out = append(out, e)
 		}
 	}

@@ -624,9 +624,9 @@ func testJournalLimit(t *testing.T, s store.Store) {
 
 func testJournalFilters(t *testing.T, s store.Store) {
 	for _, e := range []store.Entry{
-		{Detail: "a", EventID: "e1", Time: t0},
-		{Detail: "b", EventID: "e2", Time: t0.Add(time.Hour)},
-		{Detail: "c", EventID: "e1", Time: t0.Add(2 * time.Hour)},
+		{Detail: "a", EventID: "e1", TargetID: "o1", Time: t0},
+		{Detail: "b", EventID: "e2", TargetID: "o2", Time: t0.Add(time.Hour)},
+		{Detail: "c", EventID: "e1", TargetID: "o2", Time: t0.Add(2 * time.Hour)},
 		{Detail: "d", Time: t0.Add(3 * time.Hour)},
 		{Detail: "e", EventID: "e1", Time: t0.Add(4 * time.Hour)},
 		{Detail: "f", EventID: "e2", Time: t0.Add(-time.Hour)}, // late arrival of an old event
@@ -649,6 +649,10 @@ func testJournalFilters(t *testing.T, s store.Store) {
 		{"event and since", store.JournalQuery{EventID: "e1", Since: t0.Add(time.Hour)}, []string{"e", "c"}},
 		{"event and limit", store.JournalQuery{EventID: "e2", Limit: 1}, []string{"f"}},
 		{"since and limit", store.JournalQuery{Since: t0, Limit: 2}, []string{"e", "d"}},
+		{"object", store.JournalQuery{TargetID: "o2"}, []string{"c", "b"}},
+		{"object and event", store.JournalQuery{TargetID: "o2", EventID: "e1"}, []string{"c"}},
+		{"object and since", store.JournalQuery{TargetID: "o2", Since: t0.Add(90 * time.Minute)}, []string{"c"}},
+		{"unknown object", store.JournalQuery{TargetID: "nope"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := details(journal(t, s, tc.query)); !equalStrings(got, tc.want) {
