@@ -733,3 +733,25 @@ func TestEnvelopeInvocationReachesTheSameAPI(t *testing.T) {
 		t.Errorf("authenticated via envelope: %s %s", status, body)
 	}
 }
+
+func TestUnknownPathsAndMethodsAnswerProblems(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	tok := h.token(operateRole, nil)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{http.MethodGet, "/nope", http.StatusNotFound, ""},
+		{http.MethodPut, "/restores", http.StatusMethodNotAllowed, "POST"},
+		{http.MethodPatch, "/silences/abc", http.StatusMethodNotAllowed, "DELETE"},
+		{http.MethodPost, "/health", http.StatusMethodNotAllowed, "GET"},
+		{http.MethodGet, "/restores/..%2f..%2fetc", http.StatusNotFound, ""},
+	} {
+		status, header, raw := h.call(tc.method, tc.path, tok, nil)
+		wantProblem(t, status, header, raw, tc.status)
+		if header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, header.Get("Allow"), tc.allow)
+		}
+	}
+}

@@ -123,6 +123,8 @@ type Server struct {
 	now     func() time.Time
 	mux     *http.ServeMux
 	limiter *callerLimits
+	// allowed lists each path's methods, for the 405 of the others.
+	allowed map[string][]string
 }
 
 // New returns the API server.
@@ -130,7 +132,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Auth == nil || opts.Store == nil || opts.Bin == nil || opts.Guards == nil || opts.Rules == nil {
 		return nil, errors.New("oncall: Auth, Store, Bin, Guards and Rules are required")
 	}
-	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mux: http.NewServeMux()}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mux: http.NewServeMux(), allowed: map[string][]string{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -158,6 +160,16 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc(BasePath+"/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusNotFound, "", "")
 	})
+	// Another method on a known path gets 405 with Allow, as a problem
+	// like every other answer (the mux's own 405 is plain text).
+	s.allowed["/health"] = append(s.allowed["/health"], http.MethodGet)
+	for path, methods := range s.allowed {
+		allow := strings.Join(methods, ", ")
+		s.mux.HandleFunc(BasePath+path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			s.problem(w, r, http.StatusMethodNotAllowed, "", "")
+		})
+	}
 	return s, nil
 }
 
@@ -177,6 +189,7 @@ type callerKey struct{}
 // authentication, the role and the caller's rate limit.
 func (s *Server) route(pattern, role string, h func(http.ResponseWriter, *http.Request, apiauth.Caller)) {
 	method, path, _ := strings.Cut(pattern, " ")
+	s.allowed[path] = append(s.allowed[path], method)
 	s.mux.HandleFunc(method+" "+BasePath+path, func(w http.ResponseWriter, r *http.Request) {
 		caller, err := s.opts.Auth.Authenticate(r.Context(), r)
 		switch {
