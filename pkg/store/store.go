@@ -269,8 +269,47 @@ type Store interface {
 	// be positive.
 	ExpireSilences(ctx context.Context, cutoff time.Time, limit int) (int, error)
 
+	// Locks are named leases that at most one holder has at a time, across
+	// every instance sharing the store: the tenant allows one Backup &
+	// Recovery job at a time, and the instance that starts one must know no
+	// other instance is starting another. A lock whose lease ran out is
+	// free, so a holder that died never keeps it: holders renew well before
+	// their lease ends. Times come back in UTC with nanosecond precision.
+
+	// AcquireLock takes the lock name for owner until until, if it is free
+	// (never taken, released, or its lease ended at or before now), and
+	// returns it with a new Token and true. Otherwise it changes nothing and
+	// returns the current holder's lock, without its Token, and false. The
+	// check and the take are atomic: of callers racing for a free lock, in
+	// this process or another, exactly one gets true. name and owner must
+	// not be empty and until must be after now (ErrInvalid).
+	AcquireLock(ctx context.Context, name, owner string, now, until time.Time) (Lock, bool, error)
+	// RenewLock moves the end of the lease of the holder of token to until,
+	// which must be after now. A token that no longer holds the lock (it
+	// was released, or taken over after it ran out) gives ErrLeaseLost; a
+	// lease that ran out but that no one took over yet is still the
+	// holder's to renew.
+	RenewLock(ctx context.Context, name, token string, now, until time.Time) error
+	// ReleaseLock frees the lock for the holder of token. It returns nil
+	// when the lock is free already, so it is idempotent, and ErrLeaseLost
+	// when another token holds it: a late release never frees a lock taken
+	// over since.
+	ReleaseLock(ctx context.Context, name, token string) error
+
 	// Close releases the store's resources. Calls after Close fail.
 	Close() error
+}
+
+// Lock is a named lease (see Store.AcquireLock).
+type Lock struct {
+	Name string `json:"name"`
+	// Token is the holder's proof, new for every acquisition; only
+	// AcquireLock's winner sees it.
+	Token string `json:"token,omitempty"`
+	// Owner names the holder for people: an instance, a job.
+	Owner      string    `json:"owner"`
+	AcquiredAt time.Time `json:"acquiredAt"`
+	Until      time.Time `json:"until"`
 }
 
 // Kind classifies a journal entry. Later stages add their own kinds.

@@ -148,6 +148,15 @@ var migrations = []string{
 	// Following one object through the journal (on-call's
 	// GET /api/recovery/journal?objectId=...).
 	`CREATE INDEX journal_target_id ON journal (target_id) WHERE target_id != '';`,
+	// Named leases (Store.AcquireLock): one row per lock, taken over when
+	// its until has passed.
+	`CREATE TABLE locks (
+		name        TEXT PRIMARY KEY,
+		token       TEXT NOT NULL CHECK (token != ''),
+		owner       TEXT NOT NULL,
+		acquired_at INTEGER NOT NULL,
+		until       INTEGER NOT NULL
+	) WITHOUT ROWID;`,
 }
 
 // schemaVersion is the version this build creates and understands.

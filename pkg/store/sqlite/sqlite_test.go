@@ -329,3 +329,30 @@ func checkBaseline(t *testing.T, s *Store, when string, entry store.Entry, lette
 		t.Errorf("%s, DeadLetters = %+v, %v; want the one letter %s", when, letters, err, letter.ID)
 	}
 }
+
+func TestTwoHandlesLockRace(t *testing.T) {
+	// As TestTwoHandlesClaimRace: only SQLite's file locking keeps two
+	// handles from both taking the tenant's one job lock.
+	path := filepath.Join(t.TempDir(), "state.db")
+	handles := []*Store{open(t, path), open(t, path)}
+	const rounds, perHandle = 20, 8
+	for round := range rounds {
+		name := fmt.Sprintf("lock%d", round)
+		won, err := storetest.Race(len(handles)*perHandle, func(i int) (bool, error) {
+			_, ok, err := handles[i/perHandle].AcquireLock(t.Context(), name, fmt.Sprintf("racer %d", i), t0, t0.Add(time.Minute))
+			return ok, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ok := range won {
+			if ok {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("round %d: %d callers acquired %q, want exactly 1", round, n, name)
+		}
+	}
+}

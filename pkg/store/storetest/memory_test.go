@@ -41,6 +41,7 @@ type memory struct {
 	hits     map[hitKey]time.Time    // At by scope and id
 	marks    map[string]store.Mark   // by Key
 	silences map[string]store.Silence
+	locks    map[string]store.Lock // by Name, with Token
 }
 
 // hitKey names a hit.
@@ -54,6 +55,7 @@ func newMemory() *memory {
 		hits:     map[hitKey]time.Time{},
 		marks:    map[string]store.Mark{},
 		silences: map[string]store.Silence{},
+		locks:    map[string]store.Lock{},
 	}
 }
 
@@ -570,5 +572,55 @@ func (m *memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
+	return nil
+}
+
+func (m *memory) AcquireLock(ctx context.Context, name, owner string, now, until time.Time) (store.Lock, bool, error) {
+	if err := m.lock(ctx); err != nil {
+		return store.Lock{}, false, err
+	}
+	defer m.mu.Unlock()
+	if name == "" || owner == "" || !until.After(now) {
+		return store.Lock{}, false, store.ErrInvalid
+	}
+	if held, ok := m.locks[name]; ok && held.Until.After(now) {
+		held.Token = ""
+		return held, false, nil
+	}
+	l := store.Lock{Name: name, Token: store.NewLeaseToken(), Owner: owner, AcquiredAt: now.UTC(), Until: until.UTC()}
+	m.locks[name] = l
+	return l, true, nil
+}
+
+func (m *memory) RenewLock(ctx context.Context, name, token string, now, until time.Time) error {
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if !until.After(now) {
+		return store.ErrInvalid
+	}
+	held, ok := m.locks[name]
+	if !ok || token == "" || held.Token != token {
+		return store.ErrLeaseLost
+	}
+	held.Until = until.UTC()
+	m.locks[name] = held
+	return nil
+}
+
+func (m *memory) ReleaseLock(ctx context.Context, name, token string) error {
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	held, ok := m.locks[name]
+	switch {
+	case !ok:
+		return nil
+	case token == "" || held.Token != token:
+		return store.ErrLeaseLost
+	}
+	delete(m.locks, name)
 	return nil
 }

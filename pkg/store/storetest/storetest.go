@@ -100,6 +100,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EndSilence", testEndSilence},
 		{"ExpireSilences", testExpireSilences},
 		{"ExpireSilencesPaging", testExpireSilencesPaging},
+		{"LockAcquireHeldExpired", testLockAcquireHeldExpired},
+		{"LockRenewAndRelease", testLockRenewAndRelease},
+		{"LockInvalid", testLockInvalid},
+		{"ConcurrentAcquireLock", testConcurrentAcquireLock},
 		{"CancelledContext", testCancelledContext},
 		{"UseAfterClose", testUseAfterClose},
 	}
