@@ -39,6 +39,7 @@ type State interface {
 	ExpireHits(ctx context.Context, cutoff time.Time, limit int) (int, error)
 	ExpireMarks(ctx context.Context, cutoff time.Time, limit int) (int, error)
 	ExpireSilences(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	ExpireRecords(ctx context.Context, cutoff time.Time, limit int) (int, error)
 }
 
 // Journal entry kinds the pipeline writes beside store's ingestion kinds.
@@ -500,6 +501,7 @@ type MaintenanceReport struct {
 	ExpiredHits     int `json:"expiredHits"`
 	ExpiredMarks    int `json:"expiredMarks"`
 	ExpiredSilences int `json:"expiredSilences"`
+	ExpiredRecords  int `json:"expiredRecords"`
 }
 
 // GuardRetention is how long breaker counts and lapsed cooldown and breaker
@@ -529,6 +531,9 @@ func (p *Pipeline) Maintain(ctx context.Context) (MaintenanceReport, error) {
 		{"breaker counts", &report.ExpiredHits, guardCutoff, p.state.ExpireHits},
 		{"guard marks", &report.ExpiredMarks, guardCutoff, p.state.ExpireMarks},
 		{"silences", &report.ExpiredSilences, cutoff, p.state.ExpireSilences},
+		// A record's owner sets when it may go (a finished Backup &
+		// Recovery case is kept for as long as Microsoft keeps its jobs).
+		{"records", &report.ExpiredRecords, now, p.state.ExpireRecords},
 	}
 	for _, step := range steps {
 		n, err := p.expireAll(ctx, step.cutoff, step.expire)
@@ -538,7 +543,8 @@ func (p *Pipeline) Maintain(ctx context.Context) (MaintenanceReport, error) {
 		}
 	}
 	p.log.InfoContext(ctx, "maintenance done", "expired_claims", report.ExpiredClaims, "expired_intents", report.ExpiredIntents,
-		"expired_hits", report.ExpiredHits, "expired_marks", report.ExpiredMarks, "expired_silences", report.ExpiredSilences, "cutoff", cutoff)
+		"expired_hits", report.ExpiredHits, "expired_marks", report.ExpiredMarks, "expired_silences", report.ExpiredSilences,
+		"expired_records", report.ExpiredRecords, "cutoff", cutoff)
 	return report, nil
 }
 

@@ -470,3 +470,22 @@ func TestDecideRecordsDurableRestoreIntents(t *testing.T) {
 		})
 	}
 }
+
+func TestMaintainExpiresRecordsByTheirUntil(t *testing.T) {
+	st := openStore(t)
+	c := &clock{now: time.Date(2026, 6, 2, 14, 5, 0, 0, time.UTC)}
+	p := New(st, Options{Now: c.Now})
+	ctx := context.Background()
+	for id, until := range map[string]time.Time{"done": c.now.Add(-time.Second), "open": c.now.Add(time.Hour)} {
+		if _, err := st.PutRecord(ctx, store.Record{Kind: "backup.case", ID: id, Until: until}, c.now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report, err := p.Maintain(ctx)
+	if err != nil || report.ExpiredRecords != 1 {
+		t.Fatalf("Maintain = %+v, %v; want the one record past its Until expired", report, err)
+	}
+	if _, err := st.GetRecord(ctx, "backup.case", "open"); err != nil {
+		t.Errorf("a record before its Until was expired: %v", err)
+	}
+}

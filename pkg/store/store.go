@@ -296,8 +296,60 @@ type Store interface {
 	// over since.
 	ReleaseLock(ctx context.Context, name, token string) error
 
+	// Records are small documents that change over time and that several
+	// instances may change: the state of a Backup & Recovery case (preview
+	// requested, job running, waiting for approval, recovering). Every
+	// change names the version it read, so of two instances that read the
+	// same version only the first write counts (optimistic concurrency, as
+	// Table Storage's ETags give). Times come back in UTC with nanosecond
+	// precision.
+
+	// PutRecord stores rec. A Version of 0 creates it, and gives
+	// ErrConflict when a record with its Kind and ID exists; any other
+	// Version replaces the record only if that is the stored version, and
+	// gives ErrConflict otherwise (ErrNotFound when there is none). The
+	// stored record, returned, has the next Version and UpdatedAt now.
+	// Kind and ID must not be empty, Until must be set (ExpireRecords
+	// counts from it) and Value must be at most MaxRecordValue bytes
+	// (ErrInvalid).
+	PutRecord(ctx context.Context, rec Record, now time.Time) (Record, error)
+	// GetRecord returns the record of kind with id, or ErrNotFound.
+	GetRecord(ctx context.Context, kind, id string) (Record, error)
+	// Records lists records of kind, oldest ID first, at most limit, which
+	// must be positive.
+	Records(ctx context.Context, kind string, limit int) ([]Record, error)
+	// ExpireRecords deletes records whose Until is before cutoff, earliest
+	// first, at most limit of them, and returns how many it deleted.
+	// Callers page until it returns fewer than limit, which must be
+	// positive.
+	ExpireRecords(ctx context.Context, cutoff time.Time, limit int) (int, error)
+
 	// Close releases the store's resources. Calls after Close fail.
 	Close() error
+}
+
+// ErrConflict is returned by PutRecord when the record changed since the
+// caller read it (or exists, for a create): the caller reads it again and
+// decides anew. The store changed nothing.
+var ErrConflict = errors.New("store: record changed since it was read")
+
+// MaxRecordValue is the largest Value PutRecord accepts, in bytes: one
+// binary property of a Table Storage entity, as for intent payloads.
+const MaxRecordValue = 64 << 10
+
+// Record is a versioned document (see Store.PutRecord).
+type Record struct {
+	// Kind groups records, such as "backup.case"; ID names one within it.
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+	// Value is the caller's, typically JSON, kept byte for byte.
+	Value []byte `json:"value"`
+	// Version is set by the store: 1 when created, one more at every
+	// change.
+	Version int64 `json:"version"`
+	// Until is when the record may be expired.
+	Until     time.Time `json:"until"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // Lock is a named lease (see Store.AcquireLock).

@@ -157,6 +157,17 @@ var migrations = []string{
 		acquired_at INTEGER NOT NULL,
 		until       INTEGER NOT NULL
 	) WITHOUT ROWID;`,
+	// Versioned records (Store.PutRecord): Backup & Recovery cases.
+	`CREATE TABLE records (
+		kind       TEXT NOT NULL,
+		id         TEXT NOT NULL,
+		value      BLOB NOT NULL,
+		version    INTEGER NOT NULL CHECK (version > 0),
+		until      INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (kind, id)
+	);
+	CREATE INDEX records_until ON records (until);`,
 }
 
 // schemaVersion is the version this build creates and understands.

@@ -42,6 +42,7 @@ type memory struct {
 	marks    map[string]store.Mark   // by Key
 	silences map[string]store.Silence
 	locks    map[string]store.Lock // by Name, with Token
+	records  map[[2]string]store.Record
 }
 
 // hitKey names a hit.
@@ -56,6 +57,7 @@ func newMemory() *memory {
 		marks:    map[string]store.Mark{},
 		silences: map[string]store.Silence{},
 		locks:    map[string]store.Lock{},
+		records:  map[[2]string]store.Record{},
 	}
 }
 
@@ -623,4 +625,89 @@ func (m *memory) ReleaseLock(ctx context.Context, name, token string) error {
 	}
 	delete(m.locks, name)
 	return nil
+}
+
+func (m *memory) PutRecord(ctx context.Context, rec store.Record, now time.Time) (store.Record, error) {
+	if err := m.lock(ctx); err != nil {
+		return store.Record{}, err
+	}
+	defer m.mu.Unlock()
+	if rec.Kind == "" || rec.ID == "" || rec.Until.IsZero() || len(rec.Value) > store.MaxRecordValue || rec.Version < 0 {
+		return store.Record{}, store.ErrInvalid
+	}
+	key := [2]string{rec.Kind, rec.ID}
+	old, exists := m.records[key]
+	switch {
+	case rec.Version == 0 && exists:
+		return store.Record{}, store.ErrConflict
+	case rec.Version != 0 && !exists:
+		return store.Record{}, store.ErrNotFound
+	case rec.Version != 0 && old.Version != rec.Version:
+		return store.Record{}, store.ErrConflict
+	}
+	if rec.Value == nil {
+		rec.Value = []byte{}
+	}
+	rec.Value = append([]byte(nil), rec.Value...)
+	rec.Version++
+	rec.Until, rec.UpdatedAt = rec.Until.UTC(), now.UTC()
+	m.records[key] = rec
+	return rec, nil
+}
+
+func (m *memory) GetRecord(ctx context.Context, kind, id string) (store.Record, error) {
+	if err := m.lock(ctx); err != nil {
+		return store.Record{}, err
+	}
+	defer m.mu.Unlock()
+	rec, ok := m.records[[2]string{kind, id}]
+	if !ok {
+		return store.Record{}, store.ErrNotFound
+	}
+	return rec, nil
+}
+
+func (m *memory) Records(ctx context.Context, kind string, limit int) ([]store.Record, error) {
+	if err := m.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	if limit <= 0 {
+		return nil, errors.New("limit must be positive")
+	}
+	var out []store.Record
+	for key, rec := range m.records {
+		if key[0] == kind {
+			out = append(out, rec)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func (m *memory) ExpireRecords(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	if err := m.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	if limit <= 0 {
+		return 0, errors.New("limit must be positive")
+	}
+	var old []store.Record
+	for _, rec := range m.records {
+		if rec.Until.Before(cutoff) {
+			old = append(old, rec)
+		}
+	}
+	sort.Slice(old, func(i, j int) bool { return old[i].Until.Before(old[j].Until) })
+	if len(old) > limit {
+		old = old[:limit]
+	}
+	for _, rec := range old {
+		delete(m.records, [2]string{rec.Kind, rec.ID})
+	}
+	return len(old), nil
 }

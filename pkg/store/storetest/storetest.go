@@ -104,6 +104,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LockRenewAndRelease", testLockRenewAndRelease},
 		{"LockInvalid", testLockInvalid},
 		{"ConcurrentAcquireLock", testConcurrentAcquireLock},
+		{"RecordCreateAndUpdate", testRecordCreateAndUpdate},
+		{"RecordInvalid", testRecordInvalid},
+		{"RecordsListAndExpire", testRecordsListAndExpire},
+		{"ConcurrentPutRecord", testConcurrentPutRecord},
 		{"CancelledContext", testCancelledContext},
 		{"UseAfterClose", testUseAfterClose},
 	}
