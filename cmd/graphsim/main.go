@@ -16,7 +16,15 @@
 // tokens in local mode with the listener's URL as its authority, and
 // POST /_sim/token, which mints test tokens for local mode with whatever
 // roles the body asks for. Both exist only for local use: graphsim listens on
-// loopback only, and its tokens are worthless anywhere else.
+// loopback only, and its tokens are worthless anywhere else. Graph itself then
+// also accepts access tokens that issuer signs for Microsoft Graph (audience
+// https://graph.microsoft.com), as the on-behalf-of flow yields them.
+//
+// Microsoft Entra Backup and Recovery (/directory/recovery) takes a snapshot
+// at start and every --snapshot-every of simulated time; preview and
+// recovery jobs take --job-duration. Both are divided by --time-scale.
+// --backup-app-writes lets apps create and cancel jobs, which the docs say
+// only delegated callers can.
 package main
 
 import (
@@ -60,6 +68,10 @@ type config struct {
 	stormFor        time.Duration
 	faultSeed       int64
 	issuer          bool
+	snapshotEvery   time.Duration
+	firstSnapAge    time.Duration
+	jobDuration     time.Duration
+	backupAppWrites bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -76,9 +88,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.resetRate, "reset-rate", 0, "fraction of Graph connections reset without an answer")
 	fs.DurationVar(&c.stormFor, "storm-for", 0, "answer every Graph request 429 (with Retry-After) for this long after start")
 	fs.Int64Var(&c.faultSeed, "fault-seed", 1, "seed of the random source that decides faults")
+	fs.DurationVar(&c.snapshotEvery, "snapshot-every", 24*time.Hour, "Entra Backup and Recovery: take a snapshot every `D` of simulated time (divided by --time-scale); one is taken at start")
+	fs.DurationVar(&c.firstSnapAge, "first-snapshot-age", 0, "date the snapshot taken at start this far in the past (not scaled), so that a demo has a snapshot from before its deletions")
+	fs.DurationVar(&c.jobDuration, "job-duration", 8*time.Minute, "Entra Backup and Recovery: how long a preview or recovery job takes, in four equal phases (divided by --time-scale)")
+	fs.BoolVar(&c.backupAppWrites, "backup-app-writes", false, "let apps with EntraBackup.ReadWrite.Preview/.Recovery application permissions create and cancel backup jobs (the docs say delegated only; in case Microsoft opens it up)")
 	fs.BoolVar(&c.issuer, "issuer", true, "also serve a simulated Entra ID token issuer for the seed's tenant (/{tenantId}/v2.0/.well-known/openid-configuration, /{tenantId}/discovery/v2.0/keys) and POST /_sim/token, which mints test tokens for local mode")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: graphsim [flags]\n\nServes a simulated Microsoft Graph tenant on loopback. Control endpoints: /_sim/state, /_sim/faults, /_sim/audits, and with --issuer /_sim/token (test tokens for local mode).\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: graphsim [flags]\n\nServes a simulated Microsoft Graph tenant on loopback, including Microsoft Entra Backup and Recovery under /directory/recovery. Control endpoints: /_sim/state, /_sim/faults, /_sim/audits, /_sim/backup (POST /_sim/backup/snapshot takes a snapshot now, POST /_sim/backup/finish-jobs ends running jobs now), /_sim/objects/... (change the tenant outside Graph), and with --issuer /_sim/token (test tokens for local mode).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -86,6 +102,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if c.snapshotEvery <= 0 || c.jobDuration <= 0 || c.firstSnapAge < 0 {
+		return c, fmt.Errorf("--snapshot-every and --job-duration must be positive, --first-snapshot-age not negative")
 	}
 	return c, nil
 }
@@ -126,6 +145,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The issuer shares the listener: local mode configures one URL as both
+	// Graph and the sign-in authority. Its paths (/{tenantId}/...,
+	// /_sim/token) are none of Graph's, so Graph's routing is unchanged; and
+	// Graph accepts the Graph tokens it signs.
+	var issuer *idpsim.Issuer
+	var tokenIssuer graphsim.TokenIssuer
+	if cfg.issuer {
+		if issuer, err = idpsim.New(seed.TenantID); err != nil {
+			return err
+		}
+		tokenIssuer = issuer
+	}
 	srv, err := graphsim.New(seed, graphsim.Options{
 		Logger:    logger,
 		TimeScale: cfg.timeScale,
@@ -137,19 +168,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			StormFor:            graphsim.Duration(cfg.stormFor),
 		},
 		Forward: graphsim.ForwardConfig{URL: cfg.forward, Interval: cfg.forwardInterval},
+		Backup: graphsim.BackupConfig{
+			SnapshotEvery:    cfg.snapshotEvery,
+			FirstSnapshotAge: cfg.firstSnapAge,
+			JobDuration:      cfg.jobDuration,
+			AllowAppWrites:   cfg.backupAppWrites,
+		},
+		Issuer: tokenIssuer,
 	})
 	if err != nil {
 		return err
 	}
-	// The issuer shares the listener: local mode configures one URL as both
-	// Graph and the sign-in authority. Its paths (/{tenantId}/...,
-	// /_sim/token) are none of Graph's, so Graph's routing is unchanged.
 	var handler http.Handler = srv
-	var issuer *idpsim.Issuer
-	if cfg.issuer {
-		if issuer, err = idpsim.New(seed.TenantID); err != nil {
-			return err
-		}
+	if issuer != nil {
 		handler = issuer.Mount(srv)
 	}
 	ln, err := net.Listen("tcp", cfg.listen)

@@ -78,7 +78,7 @@ func TestRunHelp(t *testing.T) {
 	if err := run(context.Background(), []string{"--help"}, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
-	for _, flag := range []string{"-listen", "-seed", "-time-scale", "-forward", "-forward-interval", "-latency", "-error-rate", "-reset-rate", "-storm-for", "-fault-seed", "-issuer"} {
+	for _, flag := range []string{"-listen", "-seed", "-time-scale", "-forward", "-forward-interval", "-latency", "-error-rate", "-reset-rate", "-storm-for", "-fault-seed", "-issuer", "-snapshot-every", "-first-snapshot-age", "-job-duration", "-backup-app-writes", "/directory/recovery", "/_sim/backup"} {
 		if !strings.Contains(stderr.String(), flag) {
 			t.Errorf("usage lacks %s:\n%s", flag, stderr.String())
 		}
@@ -87,11 +87,13 @@ func TestRunHelp(t *testing.T) {
 
 func TestRunBadArguments(t *testing.T) {
 	for name, args := range map[string][]string{
-		"bad seed":       {"--seed", "does-not-exist.json"},
-		"bad flag":       {"--colour"},
-		"extra argument": {"--seed", seed, "extra"},
-		"bad error rate": {"--seed", seed, "--error-rate", "2"},
-		"bad forward":    {"--seed", seed, "--forward", "not a url"},
+		"bad seed":               {"--seed", "does-not-exist.json"},
+		"bad flag":               {"--colour"},
+		"extra argument":         {"--seed", seed, "extra"},
+		"bad error rate":         {"--seed", seed, "--error-rate", "2"},
+		"bad forward":            {"--seed", seed, "--forward", "not a url"},
+		"zero snapshot interval": {"--seed", seed, "--snapshot-every", "0s"},
+		"negative job duration":  {"--seed", seed, "--job-duration", "-1m"},
 	} {
 		var stdout, stderr syncBuffer
 		if err := run(context.Background(), args, &stdout, &stderr); err == nil {
@@ -265,4 +267,61 @@ func TestIssuer(t *testing.T) {
 			t.Errorf("verify: %v, want ErrUnavailable (no metadata)", err)
 		}
 	})
+}
+
+// TestBackupFlags: the backup flags reach graphsim (a snapshot dated by
+// --first-snapshot-age, apps allowed to create jobs by --backup-app-writes),
+// and with the issuer on, Graph accepts the Graph tokens it mints.
+func TestBackupFlags(t *testing.T) {
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--seed", seed, "--first-snapshot-age", "2h", "--snapshot-every", "1h", "--job-duration", "4s", "--backup-app-writes"}, &stdout, &stderr)
+	}()
+	base := waitListening(t, &stdout, &stderr, done)
+	defer func() { cancel(); <-done }()
+	do := func(method, path, token, body string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	resp, body := do(http.MethodPost, idpsim.TokenPath, "", `{"audience":"https://graph.microsoft.com","app":true,"roles":["EntraBackup.Read.All","EntraBackup.ReadWrite.Preview"]}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("token: %d %s", resp.StatusCode, body)
+	}
+	var tok idpsim.SimTokenResponse
+	if err := json.Unmarshal(body, &tok); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = do(http.MethodGet, "/beta/directory/recovery/snapshots", tok.AccessToken, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("snapshots with an issuer token: %d %s", resp.StatusCode, body)
+	}
+	var list struct {
+		Value []struct {
+			ID              string    `json:"id"`
+			CreatedDateTime time.Time `json:"createdDateTime"`
+		}
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatal(err)
+	}
+	// Taken at start, dated two hours back; then one each hour up to now.
+	if len(list.Value) != 3 || time.Since(list.Value[0].CreatedDateTime) < 2*time.Hour-time.Minute {
+		t.Fatalf("snapshots %s", body)
+	}
+	resp, body = do(http.MethodPost, "/beta/directory/recovery/snapshots/"+list.Value[1].ID+"/recoveryPreviewJobs", tok.AccessToken, "")
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("app create with --backup-app-writes: %d %s", resp.StatusCode, body)
+	}
 }

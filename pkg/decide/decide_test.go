@@ -224,7 +224,7 @@ func TestDecisionJSON(t *testing.T) {
 			"rule":"groups","actions":["notify:secops"],"guard":"breaker",
 			"reason":"mass-deletion breaker tripped for rule:groups: 2 restore-worthy deletions within 10m0s (threshold 1); auto-restore paused until 30m0s pass quietly or on-call resets it",
 			"severity":"warning","mode":"enforce","object":"not-read",
-			"trip":{"scope":"rule:groups","count":2,"threshold":1,"objectIds":["` + printersID + `","` + paymentsID + `"],"preview":true}}`,
+			"trip":{"scope":"rule:groups","count":2,"threshold":1,"objectIds":["` + printersID + `","` + paymentsID + `"],"objectTypes":["group","group"],"preview":true,"firstAt":"2025-06-10T12:00:00Z"}}`,
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

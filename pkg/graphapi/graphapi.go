@@ -51,6 +51,10 @@ type Config struct {
 	Auth    AuthMode
 	// Credential is required for AuthAzure.
 	Credential azcore.TokenCredential
+	// Scope is what AuthAzure asks the credential for; default the base
+	// URL's "/.default". A local Graph (graphsim) that accepts Microsoft
+	// Graph's own tokens needs "https://graph.microsoft.com/.default".
+	Scope string
 	// Token is required for AuthStatic. It is never logged.
 	Token string
 	// Timeout bounds each HTTP exchange; default 60s.
@@ -149,7 +153,10 @@ func authProvider(cfg Config, base *url.URL) (absauth.AuthenticationProvider, er
 		// The token provider silently sends no token to hosts outside its
 		// allow-list (reference §6.1). Allow exactly the configured host, so
 		// that a sovereign cloud works and nothing else ever gets a token.
-		scope := base.Scheme + "://" + base.Host + "/.default"
+		scope := cfg.Scope
+		if scope == "" {
+			scope = base.Scheme + "://" + base.Host + "/.default"
+		}
 		provider, err := kiotaazure.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cfg.Credential, []string{scope}, []string{base.Hostname()})
 		if err != nil {
 			return nil, fmt.Errorf("graph authentication: %w", err)

@@ -2,8 +2,10 @@
 // Reinstate uses: reading and deleting Entra ID directory objects, the
 // directory recycle bin (list, get, restore, permanent delete), the beta
 // recycle bin of Conditional Access policies and named locations, JSON
-// batching, the directory audit log, and the audit stream that Entra writes to
-// Event Hubs, delivered the way a local Azure Functions host would deliver it.
+// batching, the directory audit log, the audit stream that Entra writes to
+// Event Hubs, delivered the way a local Azure Functions host would deliver it,
+// and Microsoft Entra Backup and Recovery (/directory/recovery: daily
+// snapshots, preview and recovery jobs, difference reports; backup.go).
 //
 // It exists so that Reinstate's recovery code can be tested over real HTTP
 // through the real msgraph-sdk-go, and so that `make run` can demonstrate the
@@ -19,7 +21,10 @@
 // faults, to read the simulated tenant, and to delete objects the way sources
 // outside Graph do (directory synchronization, Exchange Online).
 //
-// Main references: /work/shared/reference/graph-recovery-apis.md §2–§4 and §6,
+// Callers are the seed's static tokens or, with Options.Issuer, access tokens
+// that issuer signed for Microsoft Graph (jwt.go).
+//
+// Main references: /work/shared/reference/graph-recovery-apis.md §1–§4 and §6,
 // and functions-custom-handler-and-audit-logs.md Part B; each endpoint cites
 // the Microsoft Learn page it follows.
 package graphsim

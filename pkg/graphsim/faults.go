@@ -57,6 +57,11 @@ type FaultConfig struct {
 	// StormUntil is when the current storm ends (read-only; reported by GET
 	// /_sim/faults).
 	StormUntil *time.Time `json:"stormUntil,omitempty"`
+	// FailNextBackupJob makes the next Entra Backup and Recovery job
+	// created (preview or recovery) end with status "failed" instead of
+	// successful, for tests of a caller's handling of a failed job. It is
+	// cleared when that job is created.
+	FailNextBackupJob bool `json:"failNextBackupJob,omitempty"`
 }
 
 func (f FaultConfig) validate() error {

@@ -3,36 +3,80 @@ package graphsim
 import (
 	"slices"
 	"sort"
+	"strings"
 )
 
 // op is what a request does to an object, for the permission table.
 type op int
 
 const (
-	opRead       op = iota // GET a live object, list, GET from a bin
-	opDelete               // DELETE a live object
-	opRestore              // restore from a bin
-	opHardDelete           // permanently delete from a bin
-	opAuditRead            // GET /auditLogs/directoryAudits
-	opUpdate               // PATCH a live object
+	opRead          op = iota // GET a live object, list, GET from a bin
+	opDelete                  // DELETE a live object
+	opRestore                 // restore from a bin
+	opHardDelete              // permanently delete from a bin
+	opAuditRead               // GET /auditLogs/directoryAudits
+	opUpdate                  // PATCH a live object
+	opBackupRead              // Entra Backup and Recovery: every GET under /directory/recovery
+	opBackupPreview           // create a recoveryPreviewJob
+	opBackupRecover           // create a recoveryJob
+	opBackupCancel            // cancel a job
 )
 
-var opNames = [...]string{opRead: "read", opDelete: "delete", opRestore: "restore", opHardDelete: "permanent delete", opAuditRead: "read audit logs", opUpdate: "update"}
+var opNames = [...]string{opRead: "read", opDelete: "delete", opRestore: "restore", opHardDelete: "permanent delete", opAuditRead: "read audit logs", opUpdate: "update",
+	opBackupRead: "read backups and recovery jobs", opBackupPreview: "create recovery preview job", opBackupRecover: "create recovery job", opBackupCancel: "cancel recovery job"}
 
-// permRule says which permissions allow op on kinds. App and Delegated are
+// permRule says which permissions allow op on kinds (rows without kinds
+// apply to an op as a whole). App and Delegated are
 // alternatives, each a set of permissions that must all be held ("A and B"
 // in the Learn tables). A nil list means the docs say "Not supported" for
 // that permission type, so every caller of that type is refused.
 // Least-privileged and documented higher-privileged permissions are both
 // listed. OwnedBy adds Application.ReadWrite.OwnedBy (application
-// permission) for objects whose owners include the caller.
+// permission) for objects whose owners include the caller. Roles, when set,
+// are the Microsoft Entra roles of which a delegated caller must also hold
+// one ("In delegated scenarios ... the signed-in user must be assigned a
+// supported Microsoft Entra role"). AppOptIn lists application permissions
+// accepted, where the docs say "Not supported", only when the server is
+// told Microsoft has opened the operation to apps
+// (Options.Backup.AllowAppWrites).
 type permRule struct {
 	op        op
 	kinds     []kind
 	app       [][]string
 	delegated [][]string
 	ownedBy   bool
+	roles     []string
+	appOptIn  [][]string
 	source    string
+}
+
+// Directory roles graphsim knows, by the names the Graph docs give them
+// (docs repo api-reference/beta/includes/rbac-for-apis/
+// rbac-entrarecoveryservices-apis-read.md and -write.md). Global
+// Administrator "includes all Backup Administrator permissions" ([ED]
+// docs/backup/overview.md; reference §1.8).
+const (
+	roleBackupReader = "Entra Backup Reader"
+	roleBackupAdmin  = "Entra Backup Administrator"
+	roleGlobalAdmin  = "Global Administrator"
+)
+
+var knownRoles = []string{roleBackupReader, roleBackupAdmin, roleGlobalAdmin}
+
+// canonicalRole maps a role name to graphsim's spelling. The Graph docs say
+// "Entra Backup Reader/Administrator", the Entra docs "Microsoft Entra
+// Backup ..." and the reference "Backup ...": all three spellings, in any
+// case, name the same role.
+func canonicalRole(name string) (string, bool) {
+	n := strings.ToLower(strings.Join(strings.Fields(name), " "))
+	n = strings.TrimPrefix(n, "microsoft ")
+	n = strings.TrimPrefix(n, "entra ")
+	for _, r := range knownRoles {
+		if strings.TrimPrefix(strings.ToLower(r), "entra ") == n {
+			return r, true
+		}
+	}
+	return "", false
 }
 
 func any1(perms ...string) [][]string {
@@ -45,7 +89,8 @@ func any1(perms ...string) [][]string {
 
 // permissionTable is the one place graphsim decides who may do what. Each
 // row names the Learn page it follows. Roles (Entra admin roles a delegated
-// user also needs) are not simulated: a user identity is assumed to hold
+// user also needs) are simulated only for the rows that list them (Entra
+// Backup and Recovery); elsewhere a user identity is assumed to hold
 // whatever role the operation requires.
 var permissionTable = []permRule{
 	// Reads of live objects and of the directory bin.
@@ -164,6 +209,41 @@ var permissionTable = []permRule{
 		app:       [][]string{{"AuditLog.Read.All", "Directory.Read.All"}},
 		delegated: [][]string{{"AuditLog.Read.All", "Directory.Read.All"}},
 		source:    "Learn graph/api/directoryaudit-list; docs repo api-reference/v1.0/includes/permissions/directoryaudit-list-permissions.md (AuditLog.Read.All and Directory.Read.All)"},
+
+	// Microsoft Entra Backup and Recovery (reference §1.8). Every row's
+	// delegated callers also need a role; "Not supported" application rows
+	// are nil, opened only by Options.Backup.AllowAppWrites.
+	{op: opBackupRead,
+		app:       any1("EntraBackup.Read.All"),
+		delegated: any1("EntraBackup.Read.All"),
+		roles:     []string{roleBackupReader, roleBackupAdmin, roleGlobalAdmin},
+		source:    "Learn graph/api/entrarecoveryservices-snapshot-get (EntraBackup.Read.All, delegated and application; higher: Not available); same table on the list-snapshots, get/list job, getChanges, getFailedChanges and list-jobs pages; roles: docs repo includes/rbac-for-apis/rbac-entrarecoveryservices-apis-read.md (Entra Backup Reader, Entra Backup Administrator)"},
+	{op: opBackupPreview,
+		app:       nil, // "Not supported."
+		delegated: any1("EntraBackup.ReadWrite.Preview"),
+		// Unconfirmed: the sources disagree on the role (reference §1.8).
+		// The create-preview page includes the read RBAC block (Reader or
+		// Administrator); the overview treats creating a preview as a write
+		// needing the Administrator. graphsim requires the Administrator.
+		roles:    []string{roleBackupAdmin, roleGlobalAdmin},
+		appOptIn: any1("EntraBackup.ReadWrite.Preview"),
+		source:   "docs repo api-reference/beta/includes/permissions/entrarecoveryservices-snapshot-post-recoverypreviewjobs-permissions.md (delegated EntraBackup.ReadWrite.Preview; application Not supported); roles: beta overview entrarecoveryservices-backup-recovery-overview.md"},
+	{op: opBackupRecover,
+		app:       nil, // "Not supported."
+		delegated: any1("EntraBackup.ReadWrite.Recovery"),
+		roles:     []string{roleBackupAdmin, roleGlobalAdmin},
+		appOptIn:  any1("EntraBackup.ReadWrite.Recovery"),
+		source:    "docs repo api-reference/{beta,v1.0}/includes/permissions/entrarecoveryservices-snapshot-post-recoveryjobs-permissions.md (delegated EntraBackup.ReadWrite.Recovery; application Not supported); roles: includes/rbac-for-apis/rbac-entrarecoveryservices-apis-write.md (Entra Backup Administrator)"},
+	{op: opBackupCancel,
+		// Unconfirmed: the cancel page's permission table reads "Not
+		// supported" in every row (a doc defect, reference §1.8); graphsim
+		// asks what creating a recovery job asks. The role is documented
+		// (the page includes the write RBAC block).
+		app:       nil,
+		delegated: any1("EntraBackup.ReadWrite.Recovery"),
+		roles:     []string{roleBackupAdmin, roleGlobalAdmin},
+		appOptIn:  any1("EntraBackup.ReadWrite.Recovery"),
+		source:    "Learn graph/api/entrarecoveryservices-recoveryjobbase-cancel (table defective: Not supported everywhere); roles: includes/rbac-for-apis/rbac-entrarecoveryservices-apis-write.md"},
 }
 
 // ownedByPermission lets an app act on the objects it owns.
@@ -173,6 +253,12 @@ const ownedByPermission = "Application.ReadWrite.OwnedBy"
 // audit log). A ReadWrite permission does not imply anything not listed:
 // each row lists every permission the docs accept.
 func allows(ident *Identity, o op, k kind, obj *object) bool {
+	return allowsWith(ident, o, k, obj, false)
+}
+
+// allowsWith is allows, with the rule's AppOptIn permissions accepted from
+// apps when optIn is set.
+func allowsWith(ident *Identity, o op, k kind, obj *object, optIn bool) bool {
 	rule := ruleFor(o, k)
 	if rule == nil {
 		return false
@@ -180,6 +266,11 @@ func allows(ident *Identity, o op, k kind, obj *object) bool {
 	alts := rule.delegated
 	if ident.Type == "app" {
 		alts = rule.app
+		if optIn && alts == nil {
+			alts = rule.appOptIn
+		}
+	} else if len(rule.roles) > 0 && !slices.ContainsFunc(ident.roles, func(r string) bool { return slices.Contains(rule.roles, r) }) {
+		return false
 	}
 	for _, alt := range alts {
 		ok := true
@@ -205,7 +296,7 @@ func ruleFor(o op, k kind) *permRule {
 		if r.op != o {
 			continue
 		}
-		if o == opAuditRead || slices.Contains(r.kinds, k) {
+		if len(r.kinds) == 0 || slices.Contains(r.kinds, k) {
 			return r
 		}
 	}
@@ -217,7 +308,7 @@ func ruleFor(o op, k kind) *permRule {
 func knownPermissions() []string {
 	set := map[string]bool{ownedByPermission: true}
 	for _, r := range permissionTable {
-		for _, alts := range [][][]string{r.app, r.delegated} {
+		for _, alts := range [][][]string{r.app, r.delegated, r.appOptIn} {
 			for _, alt := range alts {
 				for _, p := range alt {
 					set[p] = true
@@ -247,6 +338,13 @@ type PermissionRow struct {
 	// OwnedBy is true where Application.ReadWrite.OwnedBy is accepted for
 	// objects the calling app owns.
 	OwnedBy bool `json:"ownedByAccepted"`
+	// Roles, when present, are the Microsoft Entra roles of which a
+	// delegated caller must also hold one.
+	Roles []string `json:"delegatedRoles,omitempty"`
+	// AppWhenAllowed are application permissions accepted only with
+	// Options.Backup.AllowAppWrites (--backup-app-writes), where the docs
+	// say "Not supported".
+	AppWhenAllowed [][]string `json:"applicationWhenAllowed,omitempty"`
 	// Source names the Microsoft page the row follows.
 	Source string `json:"source"`
 }
@@ -255,12 +353,21 @@ type PermissionRow struct {
 func PermissionTable() []PermissionRow {
 	out := make([]PermissionRow, 0, len(permissionTable))
 	for _, r := range permissionTable {
-		row := PermissionRow{Operation: opNames[r.op], App: r.app, Delegated: r.delegated, OwnedBy: r.ownedBy, Source: r.source}
+		row := PermissionRow{Operation: opNames[r.op], App: r.app, Delegated: r.delegated, OwnedBy: r.ownedBy, Roles: r.roles, AppWhenAllowed: r.appOptIn, Source: r.source}
 		for _, k := range r.kinds {
 			row.Types = append(row.Types, k.info().name)
 		}
-		if r.op == opAuditRead {
+		switch r.op {
+		case opAuditRead:
 			row.Types = []string{"directoryAudit"}
+		case opBackupRead:
+			row.Types = []string{"entraRecoveryServices.snapshot", "entraRecoveryServices.recoveryJobBase"}
+		case opBackupPreview:
+			row.Types = []string{"entraRecoveryServices.recoveryPreviewJob"}
+		case opBackupRecover:
+			row.Types = []string{"entraRecoveryServices.recoveryJob"}
+		case opBackupCancel:
+			row.Types = []string{"entraRecoveryServices.recoveryJobBase"}
 		}
 		out = append(out, row)
 	}

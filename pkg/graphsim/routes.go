@@ -40,6 +40,8 @@ func (s *Server) route(c *call) response {
 			return s.routeCollection(c, kindAdministrativeUnit, segs[2:])
 		case eq(segs[1], "deletedItems"):
 			return s.routeDeletedItems(c, segs[2:])
+		case eq(segs[1], "recovery"):
+			return s.routeRecovery(c, segs[2:])
 		}
 		return c.unknownSegment(segs[1])
 	case eq(segs[0], "identity"):
@@ -323,34 +325,41 @@ func filtered(objs []*object, match func(*object) bool) []*object {
 // 999) and an absolute @odata.nextLink carrying $skiptoken (Learn
 // graph/paging; graph/api/directory-deleteditems-list).
 func page(c *call, objs []*object, contextSet string, withType bool) response {
+	return pageItems(c, len(objs), contextSet, func(i int, sel []string) *jsonObject {
+		o := project(objs[i].props, sel)
+		if withType {
+			o = o.withFirst("@odata.type", objs[i].kind.info().odataTypeOf(objs[i]))
+		}
+		return o
+	})
+}
+
+// pageItems pages n items, item(i, $select) rendering the i-th, the way
+// every Graph collection here pages.
+func pageItems(c *call, n int, fragment string, item func(i int, sel []string) *jsonObject) response {
 	top, r := pageSize(c, 100, 999)
 	if r != nil {
 		return *r
 	}
 	offset := 0
 	if tok := c.query.Get("$skiptoken"); tok != "" {
-		n, ok := decodeSkipToken(tok)
+		skip, ok := decodeSkipToken(tok)
 		if !ok {
 			return c.fail(400, "Request_BadRequest", "The specified page token value has expired or is not valid.")
 		}
-		offset = n
+		offset = skip
 	}
 	sel := selectList(c)
-	value := make([]*jsonObject, 0, top)
-	for i := offset; i < len(objs) && len(value) < top; i++ {
-		o := project(objs[i].props, sel)
-		if withType {
-			o = o.withFirst("@odata.type", objs[i].kind.info().odataTypeOf(objs[i]))
-		}
-		value = append(value, o)
+	value := make([]*jsonObject, 0, min(top, n))
+	for i := offset; i < n && len(value) < top; i++ {
+		value = append(value, item(i, sel))
 	}
-	fragment := contextSet
 	if len(sel) > 0 {
 		fragment += "(" + strings.Join(sel, ",") + ")"
 	}
 	out := newJSONObject()
 	out.set("@odata.context", c.context(fragment))
-	if end := offset + len(value); end < len(objs) {
+	if end := offset + len(value); end < n {
 		out.set("@odata.nextLink", nextLink(c, end))
 	}
 	out.set("value", value)
@@ -782,6 +791,7 @@ func (s *Server) hardDelete(c *call, id string) response {
 		return *r
 	}
 	delete(s.t.dirBin, strings.ToLower(obj.id))
+	s.t.dropLinks(obj.id)
 	ev := s.newEvent(c.ident, c.header.Get("User-Agent"), c.now)
 	s.emit(ev.hardDeleted(obj))
 	return newResponse(204, nil)

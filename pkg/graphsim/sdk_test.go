@@ -8,6 +8,7 @@ package graphsim
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	abstractions "github.com/microsoft/kiota-abstractions-go"
+	nethttplibrary "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/directory"
@@ -291,5 +293,114 @@ func TestSDKBetaRawRequest(t *testing.T) {
 	got, err := env.client.Identity().ConditionalAccess().Policies().ByConditionalAccessPolicyId(caPolicyID).Get(ctx, nil)
 	if err != nil || *got.GetDisplayName() != "Require MFA for admins" {
 		t.Fatalf("policy after restore: %v", err)
+	}
+}
+
+// TestSDKBackupRecoveryFlow drives Entra Backup and Recovery through raw
+// msgraph-sdk-go requests, which is all the SDK offers for it (reference
+// §1.1, §6.2): list snapshots, create a preview job (gzipped body, Location
+// read through the headers-inspection option), poll it, read its changes
+// with the v1.0 qualified function name, then recover.
+func TestSDKBackupRecoveryFlow(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	env := newSDKEnv(t, adminTok, Options{Clock: clock.Now, Backup: BackupConfig{FirstSnapshotAge: time.Hour}})
+	if err := env.client.Users().ByUserId(adeleID).Delete(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	base := env.adapter.GetBaseUrl() // .../v1.0
+	request := func(method abstractions.HttpMethod, rawURL string, body []byte) *abstractions.RequestInformation {
+		t.Helper()
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ri := abstractions.NewRequestInformation()
+		ri.Method = method
+		ri.SetUri(*u)
+		if body != nil {
+			ri.SetStreamContentAndContentType(body, "application/json")
+		}
+		return ri
+	}
+	getJSON := func(rawURL string) (map[string]any, error) {
+		t.Helper()
+		raw, err := env.adapter.SendPrimitive(ctx, request(abstractions.GET, rawURL, nil), "[]byte", errMap)
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw.([]byte), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m, nil
+	}
+	create := func(kind string, sid string, body []byte) string {
+		t.Helper()
+		ri := request(abstractions.POST, base+"/directory/recovery/snapshots/"+sid+"/"+kind, body)
+		hi := nethttplibrary.NewHeadersInspectionOptions()
+		hi.InspectResponseHeaders = true
+		ri.AddRequestOptions([]abstractions.RequestOption{hi})
+		if err := env.adapter.SendNoContent(ctx, ri, errMap); err != nil {
+			t.Fatal(err)
+		}
+		loc := hi.GetResponseHeaders().Get("Location")
+		if len(loc) != 1 || !strings.HasPrefix(loc[0], base+"/directory/recovery/snapshots/"+sid+"/"+kind+"/") {
+			t.Fatalf("Location %v", loc)
+		}
+		return loc[0]
+	}
+
+	list, err := getJSON(base + "/directory/recovery/snapshots?$orderby=createdDateTime%20desc&$top=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps := list["value"].([]any)
+	snap := snaps[0].(map[string]any)
+	sid := snap["id"].(string)
+	if dec, err := base64.StdEncoding.DecodeString(sid); err != nil || string(dec) != snap["createdDateTime"] || snap["createdDateTime"] != "2025-06-10T11:00:00Z" {
+		t.Fatalf("snapshot %v", snap)
+	}
+
+	filter := []byte(`{"filteringCriteria":{"@odata.type":"#microsoft.graph.entraRecoveryServices.recoveryJobEntityNameAndIdsFilter","filterValues":[{"entityType":"user","entityIds":["` + adeleID + `"]}]}}`)
+	loc := create("recoveryPreviewJobs", sid, filter)
+	if enc := env.wire.seen("POST /v1.0/directory/recovery/snapshots/" + sid + "/recoveryPreviewJobs"); len(enc) != 1 || !strings.HasSuffix(enc[0], " gzip") {
+		t.Errorf("create on the wire: %v (the SDK gzips bodies)", enc)
+	}
+	getChanges := loc + "/microsoft.graph.entraRecoveryServices.getChanges"
+	_, err = getJSON(getChanges)
+	var oerr *odataerrors.ODataError
+	if !errors.As(err, &oerr) || oerr.ResponseStatusCode != 400 || !strings.Contains(*oerr.GetErrorEscaped().GetMessage(), "must have completed successfully prior to enumerating changes") {
+		t.Fatalf("getChanges before success: %v", err)
+	}
+	job, err := getJSON(loc)
+	if err != nil || job["status"] != "initialized" {
+		t.Fatalf("job %v (%v)", job, err)
+	}
+	clock.Advance(8 * time.Minute)
+	if job, err = getJSON(loc); err != nil || job["status"] != "successful" || job["totalChangedObjectsCalculated"].(float64) != 1 {
+		t.Fatalf("job %v (%v)", job, err)
+	}
+	changes, err := getJSON(getChanges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := changes["value"].([]any)
+	if len(vals) != 1 || vals[0].(map[string]any)["id"] != adeleID || vals[0].(map[string]any)["recoveryAction"] != "restore" {
+		t.Fatalf("changes %v", vals)
+	}
+
+	loc = create("recoveryJobs", sid, filter)
+	clock.Advance(8 * time.Minute)
+	if job, err = getJSON(loc); err != nil || job["status"] != "successful" || job["totalObjectsModified"].(float64) != 1 || job["totalFailedChanges"].(float64) != 0 {
+		t.Fatalf("recovery job %v (%v)", job, err)
+	}
+	user, err := env.client.Users().ByUserId(adeleID).Get(ctx, nil)
+	if err != nil || *user.GetUserPrincipalName() != "adele.vance@contoso.com" {
+		t.Fatalf("Adele after recovery: %v", err)
+	}
+	failed, err := getJSON(loc + "/microsoft.graph.entraRecoveryServices.getFailedChanges")
+	if err != nil || len(failed["value"].([]any)) != 0 {
+		t.Fatalf("failed changes %v (%v)", failed, err)
 	}
 }

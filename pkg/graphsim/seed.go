@@ -16,9 +16,11 @@ import (
 
 // Seed is the initial state of the simulated tenant. Objects are Graph-shaped
 // JSON objects, kept as given (unknown properties included) and returned as
-// given, with two exceptions: the property "owners" (a list of owner object
-// ids, which Graph exposes only as a relationship) is kept hidden, and the
-// soft-delete markers Graph itself writes (deletedDateTime, the rewritten
+// given, with these exceptions: the properties "owners" (a list of owner
+// object ids), "members" (on groups: the static members' object ids) and
+// "directoryRoles" (on users: the Microsoft Entra roles the user holds,
+// such as "Entra Backup Administrator"), which Graph exposes only as
+// relationships, are kept hidden; and the soft-delete markers Graph itself writes (deletedDateTime, the rewritten
 // userPrincipalName) are managed by the server.
 type Seed struct {
 	// TenantID is the tenant's GUID; audit records and their Event Hubs
@@ -68,6 +70,11 @@ type Identity struct {
 	// Permissions are application permissions for an app and delegated
 	// permissions for a user, by their Graph names.
 	Permissions []string `json:"permissions"`
+
+	// roles are the directory roles a user identity acts with: those of the
+	// seed user whose id is ID. Only APIs whose Learn pages require a role
+	// of a delegated caller check them (Entra Backup and Recovery).
+	roles []string
 }
 
 // SeedError names the seed entry that is wrong: its collection key, its
@@ -204,6 +211,7 @@ func buildTenant(seed Seed) (*tenant, error) {
 		{kindCAPolicy, seed.ConditionalAccessPolicies}, {kindNamedLocation, seed.NamedLocations},
 	}
 	upns := map[string]string{}
+	var links []memberRef
 	for _, c := range collections {
 		key := c.kind.info().seedKey
 		for i, raw := range c.objs {
@@ -212,6 +220,11 @@ func buildTenant(seed Seed) (*tenant, error) {
 				return nil, err
 			}
 			obj.kind = c.kind
+			refs, err := hiddenLinks(t, key, i, obj)
+			if err != nil {
+				return nil, err
+			}
+			links = append(links, refs...)
 			if c.kind == kindUser {
 				upn := obj.props.str("userPrincipalName")
 				if upn == "" {
@@ -239,6 +252,11 @@ func buildTenant(seed Seed) (*tenant, error) {
 			return nil, &SeedError{Key: "deletedItems", Index: i, Field: "@odata.type", Reason: fmt.Sprintf("%q is not a type graphsim simulates", typ)}
 		}
 		obj.kind = k
+		refs, err := hiddenLinks(t, "deletedItems", i, obj)
+		if err != nil {
+			return nil, err
+		}
+		links = append(links, refs...)
 		if k != kindNamedLocation {
 			// The type was seed metadata; Graph names the type of these
 			// only where the answer is a directoryObject (added on output).
@@ -265,15 +283,69 @@ func buildTenant(seed Seed) (*tenant, error) {
 		}
 		t.addDeleted(obj)
 	}
+	for _, l := range links {
+		if _, ok := seen[strings.ToLower(l.member)]; !ok {
+			return nil, &SeedError{Key: l.key, Index: l.index, Field: "members", Reason: fmt.Sprintf("%q is not the id of an object in the seed", l.member)}
+		}
+	}
 	tokens := map[string]int{}
 	for i, id := range seed.Identities {
 		if err := validateIdentity(i, id, tokens); err != nil {
 			return nil, err
 		}
 		ident := id
+		if ident.Type == "user" {
+			ident.roles = t.roles[strings.ToLower(ident.ID)]
+		}
 		t.identities[id.Token] = &ident
 	}
 	return t, nil
+}
+
+// memberRef is a group's member link, checked once every seed id is known.
+type memberRef struct {
+	key    string
+	index  int
+	member string
+}
+
+// hiddenLinks takes the hidden "members" (groups) and "directoryRoles"
+// (users) out of a seed object's properties.
+func hiddenLinks(t *tenant, key string, i int, obj *object) ([]memberRef, error) {
+	var refs []memberRef
+	if raw, ok := obj.props.raw("members"); ok {
+		var members []string
+		if obj.kind != kindGroup {
+			return nil, &SeedError{Key: key, Index: i, Field: "members", Reason: "only groups have static members here"}
+		}
+		if err := json.Unmarshal(raw, &members); err != nil {
+			return nil, &SeedError{Key: key, Index: i, Field: "members", Reason: "must be a list of member object ids"}
+		}
+		obj.members = members
+		obj.props.del("members")
+		for _, m := range members {
+			refs = append(refs, memberRef{key: key, index: i, member: m})
+		}
+	}
+	if raw, ok := obj.props.raw("directoryRoles"); ok {
+		var roles []string
+		if obj.kind != kindUser {
+			return nil, &SeedError{Key: key, Index: i, Field: "directoryRoles", Reason: "only users hold directory roles here"}
+		}
+		if err := json.Unmarshal(raw, &roles); err != nil {
+			return nil, &SeedError{Key: key, Index: i, Field: "directoryRoles", Reason: "must be a list of role names"}
+		}
+		for j, r := range roles {
+			canon, ok := canonicalRole(r)
+			if !ok {
+				return nil, &SeedError{Key: key, Index: i, Field: "directoryRoles[" + strconv.Itoa(j) + "]", Reason: fmt.Sprintf("unknown role %q (graphsim knows: %s)", r, strings.Join(knownRoles, ", "))}
+			}
+			roles[j] = canon
+		}
+		t.roles[strings.ToLower(obj.id)] = roles
+		obj.props.del("directoryRoles")
+	}
+	return refs, nil
 }
 
 // seedObject parses one seed object and checks its id.

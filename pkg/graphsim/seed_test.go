@@ -88,6 +88,19 @@ func TestNewSeedValidation(t *testing.T) {
 		{"identity duplicate token", func(s *Seed) { s.Identities[2].Token = s.Identities[0].Token }, "identities[2].token: same token as identities[0]", "identities", 2, "token"},
 		{"app without appId", func(s *Seed) { s.Identities[0].AppID = "" }, "identities[0].appId", "identities", 0, "appId"},
 		{"unknown permission", func(s *Seed) { s.Identities[2].Permissions = []string{"User.Read.All", "Group.Raed.All"} }, `identities[2].permissions[1]: unknown permission "Group.Raed.All"`, "identities", 2, "permissions[1]"},
+		{"member that is not in the seed", func(s *Seed) {
+			s.Groups = append(s.Groups, obj(`{"id":"g9","members":["`+adeleID+`","nobody"]}`))
+		}, `groups[5].members: "nobody" is not the id of an object in the seed`, "groups", 5, "members"},
+		{"members not ids", func(s *Seed) { s.Groups = append(s.Groups, obj(`{"id":"g9","members":"all"}`)) }, "groups[5].members", "groups", 5, "members"},
+		{"members on a user", func(s *Seed) {
+			s.Users = append(s.Users, obj(`{"id":"u9","userPrincipalName":"u9@contoso.com","members":[]}`))
+		}, "users[5].members: only groups", "users", 5, "members"},
+		{"unknown directory role", func(s *Seed) {
+			s.Users = append(s.Users, obj(`{"id":"u9","userPrincipalName":"u9@contoso.com","directoryRoles":["Backup Operator"]}`))
+		}, `users[5].directoryRoles[0]: unknown role "Backup Operator"`, "users", 5, "directoryRoles[0]"},
+		{"directory roles on a group", func(s *Seed) {
+			s.Groups = append(s.Groups, obj(`{"id":"g9","directoryRoles":["Global Administrator"]}`))
+		}, "groups[5].directoryRoles", "groups", 5, "directoryRoles"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,6 +43,15 @@ type Options struct {
 	// ForwardClient sends the forwarded invocations; nil means a client with
 	// a 30 s timeout.
 	ForwardClient *http.Client
+	// Backup configures Microsoft Entra Backup and Recovery
+	// (/directory/recovery): snapshot interval, job duration, the first
+	// snapshot's age, and whether apps may create jobs.
+	Backup BackupConfig
+	// Issuer, when set, makes graphsim accept access tokens this issuer
+	// signed for Microsoft Graph, besides the seed's static tokens: the
+	// tokens an on-behalf-of exchange yields in local mode. *idpsim.Issuer
+	// implements it. See jwt.go.
+	Issuer TokenIssuer
 }
 
 // Server simulates Microsoft Graph for one tenant. It is an http.Handler and
@@ -63,6 +72,10 @@ type Server struct {
 	// fwdQueue holds records stored but not yet formed into Event Hubs
 	// bodies; guarded by mu.
 	fwdQueue []*auditEntry
+	// backup holds Entra Backup and Recovery's snapshots and jobs; guarded
+	// by mu.
+	backup *backupState
+	issuer TokenIssuer
 }
 
 // maxBodyBytes bounds a request body. Graph limits request payloads to 4 MB
@@ -98,7 +111,10 @@ func New(seed Seed, opts Options) (*Server, error) {
 		throttle: newThrottler(opts.Throttle, opts.TimeScale),
 		rng:      rand.New(rand.NewPCG(uint64(opts.FaultSeed), uint64(opts.FaultSeed)>>1|1)),
 		stats:    RequestStats{ByStatus: map[string]int{}, Faults: map[string]int{}},
+		backup:   newBackupState(opts.Backup, opts.TimeScale),
+		issuer:   opts.Issuer,
 	}
+	s.startBackups(s.now())
 	if err := s.applyFaults(opts.Faults, s.now()); err != nil {
 		return nil, fmt.Errorf("graphsim: faults: %w", err)
 	}
@@ -111,6 +127,10 @@ func New(seed Seed, opts Options) (*Server, error) {
 }
 
 func (s *Server) now() time.Time { return s.clock().UTC() }
+
+// Now is the simulated time (Options.Clock), for callers that mint tokens
+// or date objects consistently with a pinned clock.
+func (s *Server) Now() time.Time { return s.now() }
 
 // RequestStats counts requests, for /_sim/state and tests.
 type RequestStats struct {
@@ -308,6 +328,7 @@ func (s *Server) serveGraph(c *call, r *http.Request) response {
 func (s *Server) exec(c *call) response {
 	s.mu.Lock()
 	s.stats.Graph++
+	s.advanceBackup(c.now)
 	if f := s.faultFor(c, c.now); f != nil {
 		s.stats.ByStatus[fmt.Sprint(f.status)]++
 		s.mu.Unlock()
@@ -343,8 +364,12 @@ func (s *Server) authenticate(c *call, header string) (*Identity, *response) {
 	s.mu.Lock()
 	ident := s.t.identities[token]
 	s.mu.Unlock()
+	msg := "CompactToken parsing failed with error code: 80049217"
+	if ok && ident == nil && s.issuer != nil && looksLikeJWT(token) {
+		ident, msg = s.jwtIdentity(c, token)
+	}
 	if !ok || ident == nil {
-		r := c.fail(401, "InvalidAuthenticationToken", "CompactToken parsing failed with error code: 80049217")
+		r := c.fail(401, "InvalidAuthenticationToken", msg)
 		r.header.Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
 		return nil, &r
 	}
@@ -464,20 +489,29 @@ func resetConnection(w http.ResponseWriter) bool {
 }
 
 // Run does background work until ctx ends: delivering audit records to the
-// Forward URL every Forward.Interval. Without a Forward URL it just waits.
+// Forward URL every Forward.Interval, and once a second bringing backups up
+// to the clock's time, so that automatic snapshots are taken, and recovery
+// jobs apply their changes (and log them), even while nobody calls.
+// Backups advance by Options.Clock either way; the ticker only looks.
 // It returns nil when ctx ends.
 func (s *Server) Run(ctx context.Context) error {
-	if s.fwd == nil {
-		<-ctx.Done()
-		return nil
+	backupTick := time.NewTicker(time.Second)
+	defer backupTick.Stop()
+	var fwdTick <-chan time.Time
+	if s.fwd != nil {
+		t := time.NewTicker(s.fwd.cfg.Interval)
+		defer t.Stop()
+		fwdTick = t.C
 	}
-	tick := time.NewTicker(s.fwd.cfg.Interval)
-	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-backupTick.C:
+			s.mu.Lock()
+			s.advanceBackup(s.now())
+			s.mu.Unlock()
+		case <-fwdTick:
 			if err := s.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				s.log.Warn("graphsim: audit forwarding failed; will retry", "err", err)
 			}

@@ -30,6 +30,11 @@ type State struct {
 	Faults   FaultConfig   `json:"faults"`
 	Requests RequestStats  `json:"requests"`
 	Forward  *ForwardState `json:"forward,omitempty"`
+	// Members holds each group's static members (live or deleted groups),
+	// by group id; Graph shows them only as a relationship.
+	Members map[string][]string `json:"members"`
+	// Backup holds Entra Backup and Recovery's snapshots and jobs.
+	Backup BackupState `json:"backup"`
 }
 
 // State returns a snapshot of the tenant, the audit log size, throttling
@@ -39,8 +44,17 @@ func (s *Server) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	s.advanceBackup(now)
 	st := State{TenantID: s.t.id, Now: now, Live: map[string][]json.RawMessage{}, AuditRecords: len(s.audits),
-		Throttle: s.throttle.state(now), Faults: s.faultState(), Forward: fwd}
+		Throttle: s.throttle.state(now), Faults: s.faultState(), Forward: fwd,
+		Members: map[string][]string{}, Backup: s.backupStateLocked(now)}
+	for _, m := range []map[string]*object{s.t.live, s.t.dirBin} {
+		for _, g := range m {
+			if g.kind == kindGroup && len(g.members) > 0 {
+				st.Members[g.id] = append([]string{}, g.members...)
+			}
+		}
+	}
 	st.Requests = RequestStats{Total: s.stats.Total, Graph: s.stats.Graph, Resets: s.stats.Resets, ByStatus: map[string]int{}, Faults: map[string]int{}}
 	for k, v := range s.stats.ByStatus {
 		st.Requests.ByStatus[k] = v
@@ -86,6 +100,10 @@ func (s *Server) SetFaults(f FaultConfig) error {
 //	GET  /_sim/permissions           the permission table
 //	POST /_sim/flush                 deliver pending audit records now
 //	POST /_sim/external-delete/{id}  delete an object as a source outside Graph would
+//	GET  /_sim/backup                Entra Backup and Recovery: snapshots and jobs (BackupState)
+//	POST /_sim/backup/snapshot       take a snapshot now; answers it (Snapshot)
+//	POST /_sim/backup/finish-jobs    bring every running job to its end now; answers the jobs
+//	...  /_sim/objects/...           change the tenant outside Graph (see serveObjects)
 func (s *Server) serveSim(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/_sim/"), "/")
 	reply := func(status int, v any) {
@@ -151,6 +169,25 @@ func (s *Server) serveSim(w http.ResponseWriter, r *http.Request) {
 			}
 			reply(200, s.forwardState())
 		}
+	case path == "backup":
+		if method(http.MethodGet) {
+			reply(200, s.Backups())
+		}
+	case path == "backup/snapshot":
+		if method(http.MethodPost) {
+			reply(200, s.TakeSnapshot())
+		}
+	case path == "backup/finish-jobs":
+		if method(http.MethodPost) {
+			reply(200, map[string]any{"jobs": s.FinishBackupJobs()})
+		}
+	case strings.HasPrefix(path, "objects/"):
+		segs, err := splitPath(strings.TrimPrefix(r.URL.EscapedPath(), "/_sim/objects/"))
+		if err != nil {
+			bad(400, "%v", err)
+			return
+		}
+		s.serveObjects(w, r, segs, reply)
 	case strings.HasPrefix(path, "external-delete/"):
 		if method(http.MethodPost) {
 			status, v := s.externalDelete(strings.TrimPrefix(path, "external-delete/"))
@@ -223,6 +260,7 @@ func (s *Server) externalDelete(id string) (int, any) {
 		return 200, map[string]any{"id": obj.id, "deleted": "soft"}
 	}
 	delete(s.t.live, strings.ToLower(obj.id))
+	s.t.dropLinks(obj.id)
 	s.emit(ev.deleted(obj, before, true))
 	return 200, map[string]any{"id": obj.id, "deleted": "hard"}
 }

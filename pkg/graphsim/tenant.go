@@ -14,6 +14,13 @@ type object struct {
 	// owners are object ids, hidden from output (Graph exposes owners only
 	// as a relationship); Application.ReadWrite.OwnedBy checks them.
 	owners []string
+	// members are the object ids of a group's static members, hidden from
+	// output for the same reason as owners. They are kept while a member is
+	// in the recycle bin (restoring a user or group brings its memberships
+	// back; Learn entra/fundamentals/recover-from-deletions) and dropped
+	// when a member is permanently deleted. Entra Backup and Recovery
+	// compares them with a snapshot's ("members@delta", reference §1.6).
+	members []string
 	// deletedAt is set while the object is in a bin.
 	deletedAt time.Time
 	// originalUPN is a deleted user's userPrincipalName before Entra
@@ -34,6 +41,26 @@ func (o *object) ownedBy(principal string) bool {
 	return false
 }
 
+// deepCopy copies the object for a backup snapshot: later changes to the
+// live object must not reach the copy.
+func (o *object) deepCopy() *object {
+	c := *o
+	c.props = o.props.clone()
+	c.owners = append([]string(nil), o.owners...)
+	c.members = append([]string(nil), o.members...)
+	return &c
+}
+
+// hasMember reports whether id is among a group's static members.
+func (o *object) hasMember(id string) bool {
+	for _, m := range o.members {
+		if strings.EqualFold(m, id) {
+			return true
+		}
+	}
+	return false
+}
+
 // tenant is the simulated directory: live objects, the directory recycle bin,
 // the Conditional Access recycle bin, and the callers it knows.
 type tenant struct {
@@ -42,7 +69,10 @@ type tenant struct {
 	dirBin     map[string]*object
 	caBin      map[string]*object
 	identities map[string]*Identity // by token
-	nextSeq    int64
+	// roles are the directory roles of seed users, by lower-case user id
+	// (seed "directoryRoles"); delegated callers act with them.
+	roles   map[string][]string
+	nextSeq int64
 }
 
 func newTenant(id string) *tenant {
@@ -52,6 +82,7 @@ func newTenant(id string) *tenant {
 		dirBin:     map[string]*object{},
 		caBin:      map[string]*object{},
 		identities: map[string]*Identity{},
+		roles:      map[string][]string{},
 	}
 }
 
@@ -142,6 +173,38 @@ func (t *tenant) restore(o *object, upn string) {
 		o.originalUPN = ""
 	}
 	t.addLive(o)
+}
+
+// dropLinks removes a permanently deleted object from every group's
+// members, live or in the bin: a link to an object that no longer exists
+// is gone with it.
+func (t *tenant) dropLinks(id string) {
+	for _, m := range []map[string]*object{t.live, t.dirBin} {
+		for _, g := range m {
+			if g.kind != kindGroup || !g.hasMember(id) {
+				continue
+			}
+			kept := g.members[:0:0]
+			for _, x := range g.members {
+				if !strings.EqualFold(x, id) {
+					kept = append(kept, x)
+				}
+			}
+			g.members = kept
+		}
+	}
+}
+
+// anyByID finds an object by id, live or in either bin.
+func (t *tenant) anyByID(id string) *object {
+	id = strings.ToLower(id)
+	if o := t.live[id]; o != nil {
+		return o
+	}
+	if o := t.dirBin[id]; o != nil {
+		return o
+	}
+	return t.caBin[id]
 }
 
 // formatGraphTime is how Graph writes DateTimeOffset values: UTC, "Z".

@@ -108,8 +108,15 @@ type Trip struct {
 	Threshold int `json:"threshold"`
 	// ObjectIDs are the affected objects counted so far (at most MaxTripIDs).
 	ObjectIDs []string `json:"objectIds"`
+	// ObjectTypes are their types, index for index ("" where the count was
+	// recorded before types were), so that a preview can be scoped by type
+	// and id.
+	ObjectTypes []audit.TargetType `json:"objectTypes,omitempty"`
 	// Preview is true when the rule file asks for one grouped preview.
 	Preview bool `json:"preview"`
+	// FirstAt is when the first counted deletion happened: a preview must
+	// use a snapshot taken before it.
+	FirstAt time.Time `json:"firstAt,omitzero"`
 }
 
 // MaxTripIDs bounds the ids listed in a Trip; a preview job scoped to more
@@ -311,7 +318,9 @@ func breakerKey(scope string) string { return "breaker:" + scope }
 // threshold, holds it back for the grouped notification and preview.
 func (g *Guards) breaker(ctx context.Context, event *audit.Event, target audit.Target, v rules.Verdict, at time.Time, out *Outcome) error {
 	cfg := g.cfg.Rules.Breaker
-	hitID := event.ID + "/" + strings.ToLower(target.ID)
+	// The id names the event, so that a redelivery counts once, and the
+	// object with its type, so that a trip can name what to preview.
+	hitID := event.ID + "/" + string(target.Type) + "/" + strings.ToLower(target.ID)
 	scopes := []struct {
 		scope     string
 		threshold int
@@ -389,11 +398,17 @@ func (g *Guards) check(ctx context.Context, scope string, threshold int, at time
 		return false, nil, fmt.Errorf("list breaker %s: %w", scope, err)
 	}
 	trip := &Trip{Scope: scope, Count: count, Threshold: threshold}
+	if len(hits) > 0 {
+		trip.FirstAt = hits[0].At
+	}
 	for _, h := range hits {
-		// Event ids are Entra's and could hold a "/"; object ids never do.
-		id := h.ID[strings.LastIndex(h.ID, "/")+1:]
+		// Event ids are Entra's and could hold a "/"; object ids and types
+		// never do.
+		rest, id := cutLast(h.ID)
+		_, typ := cutLast(rest)
 		if !slices.Contains(trip.ObjectIDs, id) {
 			trip.ObjectIDs = append(trip.ObjectIDs, id)
+			trip.ObjectTypes = append(trip.ObjectTypes, audit.TargetType(typ))
 		}
 	}
 	return true, trip, nil
@@ -413,6 +428,12 @@ func ResetBreaker(ctx context.Context, state State, scope string, now time.Time)
 		return fmt.Errorf("reset breaker %s: %w", scope, err)
 	}
 	return nil
+}
+
+// cutLast splits s at its last "/".
+func cutLast(s string) (before, after string) {
+	i := strings.LastIndex(s, "/")
+	return s[:max(i, 0)], s[i+1:]
 }
 
 // Self identifies Reinstate's own identity in audit events, so that its own

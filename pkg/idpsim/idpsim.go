@@ -12,10 +12,16 @@
 //
 // and mints v2.0 or v1.0 access tokens with the claims Entra puts in them
 // (https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference).
-// It implements no sign-in or token endpoint: the metadata names them, as
-// Entra's does, but tokens come from Token, or from POST /_sim/token where
-// Mount serves it. The base URL of the documents and of the v2.0 issuer is
-// that of the request (http://host), unless SetBaseURL fixes it.
+// It implements no sign-in endpoint: the metadata names it, as Entra's
+// does, but users' tokens come from Token, or from POST /_sim/token where
+// Mount serves it. It does implement the token endpoint,
+//
+//	POST /{tenant}/oauth2/v2.0/token
+//
+// for the on-behalf-of and client credentials grants of apps registered with
+// RegisterApp (token.go). The base URL of the documents and of the v2.0
+// issuer is that of the request (http://host, or https://host over TLS),
+// unless SetBaseURL fixes it.
 package idpsim
 
 import (
@@ -49,6 +55,7 @@ type Issuer struct {
 	mu      sync.Mutex
 	keys    []signingKey // all published; the last one signs
 	base    string
+	apps    map[string]*App // by lowercase client id
 	fetches atomic.Int64
 }
 
@@ -102,8 +109,15 @@ func (i *Issuer) SetBaseURL(u string) {
 func (i *Issuer) Authority(baseURL string) string { return strings.TrimRight(baseURL, "/") }
 
 // Issuer is the v2.0 issuer (`iss`) of tokens and metadata served from
-// baseURL.
+// baseURL, or from the base SetBaseURL fixed: one issuer serving on one
+// listener (graphsim's) and minting on another (a TLS one, as MSAL wants)
+// names the same issuer to both.
 func (i *Issuer) Issuer(baseURL string) string {
+	i.mu.Lock()
+	if i.base != "" {
+		baseURL = i.base
+	}
+	i.mu.Unlock()
 	return strings.TrimRight(baseURL, "/") + "/" + i.tenant + "/v2.0"
 }
 
@@ -281,8 +295,9 @@ func (i *Issuer) claims(req TokenRequest) (jwt.MapClaims, error) {
 	return c, nil
 }
 
-// Handler serves the metadata document and the keys under /{tenant}/. Other
-// tenants are answered as Entra answers an unknown one.
+// Handler serves the metadata document, the keys and the token endpoint
+// under /{tenant}/. Other tenants are answered as Entra answers an unknown
+// one.
 func (i *Issuer) Handler() http.Handler {
 	return http.HandlerFunc(i.serve)
 }
@@ -302,6 +317,10 @@ func (i *Issuer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rest := strings.Join(segs[1:], "/")
+	if rest == TokenEndpointPath {
+		i.serveTokenEndpoint(w, r)
+		return
+	}
 	if rest != "v2.0/.well-known/openid-configuration" && rest != "discovery/v2.0/keys" {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
 		return
@@ -337,7 +356,9 @@ func (i *Issuer) baseURL(r *http.Request) string {
 // metadata is the tenant-specific v2.0 OpenID configuration, shaped like
 // Entra's: the endpoints as in the v2-protocols-oidc sample response.
 // Unconfirmed: the other members and their values, as commonly seen in
-// Entra's document. Of the URLs, only jwks_uri is served here.
+// Entra's document. Of the URLs, jwks_uri and token_endpoint are served
+// here. MSAL reads authorization_endpoint, token_endpoint and issuer, and
+// requires the issuer's scheme and host to be the authority's.
 func (i *Issuer) metadata(base string) map[string]any {
 	t := base + "/" + i.tenant
 	return map[string]any{

@@ -127,13 +127,13 @@ func TestDocuments(t *testing.T) {
 	}
 
 	// The tenant segment is case-insensitive; other tenants and paths are not
-	// served.
+	// served, and the token endpoint takes no GET.
 	if s := get(t, srv.URL+"/"+strings.ToUpper(tenantID)+"/discovery/v2.0/keys", nil); s != 200 {
 		t.Errorf("upper-case tenant: %d", s)
 	}
 	for path, want := range map[string]int{
 		"/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/v2.0/.well-known/openid-configuration": 400,
-		"/" + tenantID + "/oauth2/v2.0/token":                                         404,
+		"/" + tenantID + "/oauth2/v2.0/token":                                         405, // POST only (token.go)
 		"/" + tenantID + "/.well-known/openid-configuration":                          404,
 		"/": 404,
 	} {

@@ -61,13 +61,15 @@ func actionOf(d decide.Decision) string {
 	return string(rules.ActionRestore)
 }
 
-// tripObjects lists a breaker's affected objects; their types are the
-// tripping target's when the breaker is a rule's (one rule, one type in
-// practice), and unknown for the total.
+// tripObjects lists a breaker's affected objects, with their types as the
+// breaker counted them.
 func tripObjects(d decide.Decision) []Object {
 	objects := make([]Object, 0, min(len(d.Trip.ObjectIDs), MaxObjects))
-	for _, id := range d.Trip.ObjectIDs[:min(len(d.Trip.ObjectIDs), MaxObjects)] {
+	for i, id := range d.Trip.ObjectIDs[:min(len(d.Trip.ObjectIDs), MaxObjects)] {
 		o := Object{ID: id}
+		if i < len(d.Trip.ObjectTypes) {
+			o.Type = d.Trip.ObjectTypes[i]
+		}
 		if id == d.ObjectID {
 			o.Type, o.Name = d.ObjectType, d.ObjectName
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/reinstate/reinstate/pkg/audit"
+	"github.com/reinstate/reinstate/pkg/backup"
 	"github.com/reinstate/reinstate/pkg/decide"
 	"github.com/reinstate/reinstate/pkg/guard"
 	"github.com/reinstate/reinstate/pkg/notify"
@@ -98,6 +99,18 @@ type Options struct {
 	Self *guard.Self
 	// Wake is called after new intents are recorded, to wake a worker.
 	Wake func()
+	// Previews asks for Backup & Recovery previews, for decisions that call
+	// for one in enforce mode; nil only journals them.
+	Previews Previewer
+	// BreakerPreview says the rule file's breaker asks for one preview of
+	// what it holds back: every restore it holds joins it.
+	BreakerPreview bool
+}
+
+// Previewer asks for a Backup & Recovery preview; *backup.Orchestrator is
+// one. Requests merge into a case not yet started, so a storm asks once.
+type Previewer interface {
+	Request(ctx context.Context, req backup.Request) (backup.Case, bool, error)
 }
 
 // Pipeline processes batches of audit events. It is safe for concurrent use.
@@ -113,6 +126,8 @@ type Pipeline struct {
 	announcer      Announcer
 	self           *guard.Self
 	wake           func()
+	previews       Previewer
+	breakerPreview bool
 }
 
 // New returns a Pipeline over state.
@@ -129,6 +144,8 @@ func New(state State, opts Options) *Pipeline {
 		announcer:      opts.Announcer,
 		self:           opts.Self,
 		wake:           opts.Wake,
+		previews:       opts.Previews,
+		breakerPreview: opts.BreakerPreview,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -372,6 +389,16 @@ func (p *Pipeline) act(ctx context.Context, where string, event *audit.Event, d 
 		report.Intents++
 		entry.Outcome, entry.Detail = "intent recorded", joinNonEmpty("; ", d.Reason, "intent "+intent.ID)
 	}
+	if req, ok := p.previewRequest(event, d); ok {
+		c, _, err := p.previews.Request(ctx, req)
+		if err != nil {
+			return fmt.Errorf("ask for a preview of %s: %w", d.ObjectID, err)
+		}
+		entry.Detail = joinNonEmpty("; ", entry.Detail, "Backup & Recovery case "+c.ID+" ("+string(c.State)+")")
+		if d.Has(rules.ActionPreview) {
+			entry.Outcome = "preview requested"
+		}
+	}
 	if _, err := p.state.Append(ctx, entry); err != nil {
 		return fmt.Errorf("journal decision for %s: %w", d.ObjectID, err)
 	}
@@ -385,6 +412,41 @@ func (p *Pipeline) act(ctx context.Context, where string, event *audit.Event, d 
 		}
 	}
 	return p.notify(ctx, event, d, report)
+}
+
+// previewRequest is the Backup & Recovery request a decision calls for in
+// enforce mode: its rule's preview, or, when the breaker asks for one, the
+// restore the breaker held back (with, on the tripping decision, every
+// deletion it counted). Requests are keyed by event and object, so that a
+// redelivery asks once.
+func (p *Pipeline) previewRequest(event *audit.Event, d decide.Decision) (backup.Request, bool) {
+	if p.previews == nil || d.Mode != rules.ModeEnforce {
+		return backup.Request{}, false
+	}
+	held := d.GuardName() == guard.Breaker && p.breakerPreview
+	if !d.Has(rules.ActionPreview) && !held {
+		return backup.Request{}, false
+	}
+	req := backup.Request{
+		Key: "preview:" + event.ID + ":" + d.ObjectID, Rule: d.RuleName(), Initiator: actor(event.Initiator), Since: event.Time,
+		Objects: []backup.Object{{ID: d.ObjectID, Type: d.ObjectType}}, Notify: d.Notify, Severity: string(d.Severity),
+		Reason: "rule " + d.RuleName() + " asks for a preview",
+	}
+	if held {
+		req.Reason = "the mass-deletion breaker held back automatic restores"
+	}
+	if d.Trip != nil {
+		if !d.Trip.FirstAt.IsZero() && d.Trip.FirstAt.Before(req.Since) {
+			req.Since = d.Trip.FirstAt
+		}
+		for i, id := range d.Trip.ObjectIDs {
+			if id == d.ObjectID || i >= len(d.Trip.ObjectTypes) {
+				continue
+			}
+			req.Objects = append(req.Objects, backup.Object{ID: id, Type: d.Trip.ObjectTypes[i]})
+		}
+	}
+	return req, true
 }
 
 // outcome says, in the journal, what became of a decision.

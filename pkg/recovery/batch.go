@@ -154,7 +154,7 @@ func (x *Executor) restoreChunk(ctx context.Context, reqs []Request, chunk []int
 	if len(binned) > 0 {
 		if err := x.pacer.WaitN(ctx, len(binned)); err != nil {
 			for _, it := range binned {
-				fail(it, "restore", &graphError{err: err})
+				fail(it, "restore", &graphError{Err: err})
 			}
 			return
 		}
@@ -291,7 +291,7 @@ func (x *Executor) batch(ctx context.Context, items []*item, build func(*item) (
 		Responses []batchAnswer `json:"responses"`
 	}
 	if err := json.Unmarshal(raw, &resp); err != nil {
-		return nil, &graphError{err: fmt.Errorf("decode $batch answer: %w", err)}
+		return nil, &graphError{Err: fmt.Errorf("decode $batch answer: %w", err)}
 	}
 	byID := make(map[string]batchAnswer, len(resp.Responses))
 	for _, r := range resp.Responses {
@@ -302,7 +302,7 @@ func (x *Executor) batch(ctx context.Context, items []*item, build func(*item) (
 	for j, step := range steps {
 		r, ok := byID[strings.ToLower(step.ID)]
 		if !ok {
-			answers[j].err = &graphError{err: fmt.Errorf("the $batch answer has no response for request %s", step.ID)}
+			answers[j].err = &graphError{Err: fmt.Errorf("the $batch answer has no response for request %s", step.ID)}
 			continue
 		}
 		body := innerBody(r.Body)
@@ -359,7 +359,7 @@ func innerBody(raw json.RawMessage) json.RawMessage {
 // innerError classifies a failed inner response as asGraphError does a
 // top-level one: status, OData code, error detail targets, Retry-After.
 func innerError(r batchAnswer, body json.RawMessage) *graphError {
-	ge := &graphError{Status: r.Status, err: errors.New("$batch request " + r.ID + " answered " + strconv.Itoa(r.Status))}
+	ge := &graphError{Status: r.Status, Err: errors.New("$batch request " + r.ID + " answered " + strconv.Itoa(r.Status))}
 	var e struct {
 		Error struct {
 			Code    string `json:"code"`
@@ -381,6 +381,6 @@ func innerError(r batchAnswer, body json.RawMessage) *graphError {
 	for k, v := range r.Headers {
 		headers.Add(k, v)
 	}
-	readHeaders(ge, headers)
+	ge.ReadRetryAfter(headers)
 	return ge
 }

@@ -140,3 +140,20 @@ func deletedItem(t audit.TargetType, raw json.RawMessage) DeletedItem {
 	}
 	return item
 }
+
+// IsLive reports whether the object of type t with id is live: read back
+// after a Backup & Recovery job restored it. A 404 is false with no error.
+func (x *Executor) IsLive(ctx context.Context, t audit.TargetType, id string) (bool, error) {
+	k, ok := kinds[t]
+	if !ok || !audit.ValidObjectID(id) {
+		return false, fmt.Errorf("cannot read a %s %q", t, id)
+	}
+	_, err := x.readLive(ctx, k, id)
+	switch {
+	case isNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read %s %s: %w", t, id, err)
+	}
+	return true, nil
+}

@@ -18,7 +18,6 @@ import (
 
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/directory"
-	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
 
 	"github.com/reinstate/reinstate/pkg/audit"
@@ -274,7 +273,7 @@ func (x *Executor) restore(ctx context.Context, k kind, req Request) (Outcome, e
 // that both paths decide alike.
 func (x *Executor) settle(ctx context.Context, k kind, req Request, out Outcome, err error) (Outcome, error) {
 	reconciled := false
-	if ge := asGraphError(err); ge != nil && ge.Status == http.StatusBadRequest && ge.hasTarget("proxyAddresses") && req.ObjectType == audit.TargetUser {
+	if ge := asGraphError(err); ge != nil && ge.Status == http.StatusBadRequest && hasTarget(ge, "proxyAddresses") && req.ObjectType == audit.TargetUser {
 		if !req.Options.AutoReconcileProxyConflict {
 			out.Status, out.Detail = StatusConflict, "proxyAddresses clash with a live object; restore with autoReconcileProxyConflict to drop the clashing addresses"
 			return out, nil
@@ -288,7 +287,7 @@ func (x *Executor) settle(ctx context.Context, k kind, req Request, out Outcome,
 	}
 	if ge := asGraphError(err); ge != nil {
 		switch {
-		case ge.Status == http.StatusBadRequest && ge.hasTarget("userPrincipalName"):
+		case ge.Status == http.StatusBadRequest && hasTarget(ge, "userPrincipalName"):
 			out.Status, out.Detail = StatusConflict, "userPrincipalName is taken by a live object; on-call can restore with newUserPrincipalName"
 			return out, nil
 		case ge.Status == http.StatusNotFound:
@@ -350,7 +349,7 @@ func droppedAddresses(out Outcome) string {
 // has already paused the pacer a 429 concerned.
 func (x *Executor) failure(out Outcome, k kind, step string, err error) (Outcome, error) {
 	ge := asGraphError(err)
-	if ge.retryable() {
+	if ge.Retryable() {
 		return out, &RetryError{After: ge.RetryAfter, Err: fmt.Errorf("%s %s %s: %w", step, out.ObjectType, out.ObjectID, ge)}
 	}
 	out.Status = StatusFailed
@@ -399,7 +398,7 @@ func (x *Executor) reportOnly(ctx context.Context, out *Outcome) {
 	moved := false
 	for _, delay := range x.followUpDelays {
 		if !sleep(ctx, delay) {
-			ge = &graphError{err: ctx.Err()}
+			ge = &graphError{Err: ctx.Err()}
 			break
 		}
 		// enabledForReportingButNotEnforced is report-only (Learn
@@ -410,7 +409,7 @@ func (x *Executor) reportOnly(ctx context.Context, out *Outcome) {
 			moved = true
 			break
 		}
-		if !ge.retryable() {
+		if !ge.Retryable() {
 			break
 		}
 	}
@@ -467,7 +466,7 @@ func (x *Executor) pairServicePrincipal(ctx context.Context, app Outcome) (*Outc
 	})
 	if err != nil {
 		ge := asGraphError(err)
-		if ge.retryable() {
+		if ge.Retryable() {
 			return nil, &RetryError{After: ge.RetryAfter, Err: fmt.Errorf("find the service principal of app %s: %w", fields.AppID, ge)}
 		}
 		return &Outcome{ObjectType: audit.TargetServicePrincipal, Status: StatusFailed, Detail: "find the service principal by appId: " + ge.Error()}, nil
@@ -485,7 +484,7 @@ func (x *Executor) pairServicePrincipal(ctx context.Context, app Outcome) (*Outc
 	switch {
 	case err != nil:
 		ge := asGraphError(err)
-		if ge.retryable() {
+		if ge.Retryable() {
 			return nil, &RetryError{After: ge.RetryAfter, Err: fmt.Errorf("find the live service principal of app %s: %w", fields.AppID, ge)}
 		}
 		return &Outcome{ObjectType: audit.TargetServicePrincipal, Status: StatusFailed, Detail: "find the live service principal by appId: " + ge.Error()}, nil
@@ -558,7 +557,7 @@ func restoreBody(req Request, reconcile bool) ([]byte, error) {
 func (x *Executor) write(ctx context.Context, ri *abstractions.RequestInformation, body []byte) (json.RawMessage, error) {
 	if !isConditionalAccess(ri) {
 		if err := x.pacer.Wait(ctx); err != nil {
-			return nil, &graphError{err: err}
+			return nil, &graphError{Err: err}
 		}
 	}
 	if body != nil {
@@ -566,8 +565,6 @@ func (x *Executor) write(ctx context.Context, ri *abstractions.RequestInformatio
 	}
 	return x.send(ctx, ri)
 }
-
-var errorMapping = abstractions.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}
 
 // send performs a request through the SDK's adapter (its middleware and
 // authentication) and returns the raw JSON answer. Every Conditional Access
@@ -579,11 +576,11 @@ func (x *Executor) send(ctx context.Context, ri *abstractions.RequestInformation
 	if isConditionalAccess(ri) {
 		pacer = x.caPacer
 		if err := pacer.Wait(ctx); err != nil {
-			return nil, &graphError{err: err}
+			return nil, &graphError{Err: err}
 		}
 	}
 	ri.Headers.TryAdd("Accept", "application/json")
-	result, err := x.graph.Adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
+	result, err := x.graph.Adapter.SendPrimitive(ctx, ri, "[]byte", graphapi.ErrorMappings)
 	if err != nil {
 		ge := asGraphError(err)
 		if ge.Status == http.StatusTooManyRequests {

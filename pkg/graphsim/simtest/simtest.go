@@ -6,7 +6,15 @@
 // and Executor builds Reinstate's own recovery executor (graphapi with a
 // static token) against any URL. StartWithIssuer also serves the seed
 // tenant's simulated Entra ID token issuer (pkg/idpsim) on the same server,
-// for tests of the on-call API. Only tests import this package.
+// for tests of the on-call API, and makes graphsim accept Graph access
+// tokens that issuer signs (GraphToken, AppGraphToken), as the on-behalf-of
+// flow needs.
+//
+// For Entra Backup and Recovery (/directory/recovery), WithClock pins the
+// simulated clock, so that snapshots fall due and jobs progress when the
+// test advances it and never by wall-clock time; Snapshot, Jobs, Job and
+// FinishJobs take a snapshot now, read jobs, and bring running jobs to
+// their end. Only tests import this package.
 package simtest
 
 import (
@@ -57,8 +65,10 @@ func Start(t testing.TB, seedPath string, configure ...func(*graphsim.Options)) 
 }
 
 // StartWithIssuer is Start with the seed tenant's token issuer mounted on
-// the same server (see Tenant.Issuer and Token). Requests to the issuer are
-// not counted as Graph requests.
+// the same server (see Tenant.Issuer and Token), and set as graphsim's
+// Options.Issuer, so that Graph accepts the access tokens it signs for
+// Microsoft Graph. Requests to the issuer are not counted as Graph
+// requests.
 func StartWithIssuer(t testing.TB, seedPath string, configure ...func(*graphsim.Options)) *Tenant {
 	t.Helper()
 	return start(t, seedPath, true, configure)
@@ -72,10 +82,16 @@ func start(t testing.TB, seedPath string, withIssuer bool, configure []func(*gra
 	}
 	var opts graphsim.Options
 	opts.Throttle.CAQuota, opts.Throttle.AuditQuota = -1, -1
+	tn := &Tenant{counts: map[request]int64{}}
+	if withIssuer {
+		if tn.Issuer, err = idpsim.New(seed.TenantID); err != nil {
+			t.Fatal(err)
+		}
+		opts.Issuer = tn.Issuer
+	}
 	for _, c := range configure {
 		c(&opts)
 	}
-	tn := &Tenant{counts: map[request]int64{}}
 	if tn.Sim, err = graphsim.New(seed, opts); err != nil {
 		t.Fatal(err)
 	}
@@ -91,9 +107,6 @@ func start(t testing.TB, seedPath string, withIssuer bool, configure []func(*gra
 		tn.Sim.ServeHTTP(w, r)
 	})
 	if withIssuer {
-		if tn.Issuer, err = idpsim.New(seed.TenantID); err != nil {
-			t.Fatal(err)
-		}
 		graph = tn.Issuer.Mount(graph)
 	}
 	tn.Server = httptest.NewServer(graph)
@@ -200,3 +213,85 @@ func Executor(t testing.TB, url, token string) *recovery.Executor {
 		CAPacer:        recovery.NewPacer(100_000, time.Second),
 	})
 }
+
+// graphAudience is Microsoft Graph's App ID URI, the aud of its tokens.
+const graphAudience = "https://graph.microsoft.com"
+
+// GraphToken mints a delegated access token for Microsoft Graph, as an
+// on-behalf-of exchange would yield: the seed user userID signed in, with
+// scopes as its scp. graphsim gives the caller the user's directory roles
+// from the seed. The token is issued at graphsim's time (Options.Clock),
+// so that a pinned clock finds it valid. The test fails without an issuer
+// (StartWithIssuer).
+func (tn *Tenant) GraphToken(t testing.TB, userID string, scopes ...string) string {
+	t.Helper()
+	return tn.Token(t, idpsim.TokenRequest{Audience: graphAudience, ObjectID: userID, IssuedAt: tn.Sim.Now(), Extra: map[string]any{"scp": strings.Join(scopes, " ")}})
+}
+
+// AppGraphToken mints an app-only access token for Microsoft Graph
+// (client credentials): appID as azp, roles as its application
+// permissions.
+func (tn *Tenant) AppGraphToken(t testing.TB, appID string, roles ...string) string {
+	t.Helper()
+	return tn.Token(t, idpsim.TokenRequest{Audience: graphAudience, AppID: appID, App: true, Roles: roles, IssuedAt: tn.Sim.Now()})
+}
+
+// Clock is a pinned simulated clock for graphsim's Options.Clock: time
+// moves only when the test advances it, so snapshots and backup jobs fall
+// due exactly when the test says. Safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock pinned at start.
+func NewClock(start time.Time) *Clock { return &Clock{t: start} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// WithClock makes graphsim read c (pass to Start or StartWithIssuer).
+func WithClock(c *Clock) func(*graphsim.Options) {
+	return func(o *graphsim.Options) { o.Clock = c.Now }
+}
+
+// WithBackup sets graphsim's Entra Backup and Recovery configuration.
+func WithBackup(cfg graphsim.BackupConfig) func(*graphsim.Options) {
+	return func(o *graphsim.Options) { o.Backup = cfg }
+}
+
+// Snapshot takes a backup snapshot now (POST /_sim/backup/snapshot) and
+// returns it. Two in the same second are one snapshot.
+func (tn *Tenant) Snapshot() graphsim.Snapshot { return tn.Sim.TakeSnapshot() }
+
+// Jobs returns every retained backup job, oldest first, with its real
+// status at the clock's time.
+func (tn *Tenant) Jobs() []graphsim.BackupJob { return tn.Sim.Backups().Jobs }
+
+// Job returns the job with id; the test fails if there is none.
+func (tn *Tenant) Job(t testing.TB, id string) graphsim.BackupJob {
+	t.Helper()
+	for _, j := range tn.Jobs() {
+		if strings.EqualFold(j.ID, id) {
+			return j
+		}
+	}
+	t.Fatalf("simtest: no backup job %s", id)
+	return graphsim.BackupJob{}
+}
+
+// FinishJobs brings every running backup job to its end now: its changes
+// are computed, and a recovery job's applied, at this moment. It returns
+// every retained job.
+func (tn *Tenant) FinishJobs() []graphsim.BackupJob { return tn.Sim.FinishBackupJobs() }
