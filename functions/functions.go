@@ -11,19 +11,23 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/reinstate/reinstate/pkg/backup"
 	"github.com/reinstate/reinstate/pkg/customhandler"
 	"github.com/reinstate/reinstate/pkg/notify"
 	"github.com/reinstate/reinstate/pkg/pipeline"
+	"github.com/reinstate/reinstate/pkg/reconcile"
 	"github.com/reinstate/reinstate/pkg/recovery"
 )
 
 // Function names: the folder names under functions/.
 const (
-	AuditEvents = "AuditEvents"
-	Maintenance = "Maintenance"
-	Recover     = "Recover"
-	Notify      = "Notify"
-	OnCall      = "OnCall"
+	AuditEvents  = "AuditEvents"
+	Maintenance  = "Maintenance"
+	Recover      = "Recover"
+	Notify       = "Notify"
+	OnCall       = "OnCall"
+	RecoveryJobs = "RecoveryJobs"
+	Reconcile    = "Reconcile"
 )
 
 // OnCall's bindings and route, as OnCall/function.json names them. The
@@ -80,6 +84,44 @@ func Register(srv *customhandler.Server, p Pipeline, r Recoverer, n Notifier) {
 	}))
 	srv.Handle(Maintenance, customhandler.HandlerFunc(func(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
 		return maintenance(ctx, p, req)
+	}))
+}
+
+// Cases moves Backup & Recovery cases on; *backup.Orchestrator is one.
+type Cases interface {
+	Tick(ctx context.Context) (backup.TickReport, error)
+}
+
+// RegisterRecoveryJobs binds the RecoveryJobs timer to c: jobs take an hour
+// or more, so a timer, not an invocation, follows them.
+func RegisterRecoveryJobs(srv *customhandler.Server, c Cases) {
+	srv.Handle(RecoveryJobs, customhandler.HandlerFunc(func(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
+		report, err := c.Tick(ctx)
+		if err != nil {
+			return nil, customhandler.Transient(err)
+		}
+		return &customhandler.Response{Logs: []string{fmt.Sprintf("Backup & Recovery cases: %d open, %d moved on, busy %v", report.Open, report.Changed, report.Busy)}}, nil
+	}))
+}
+
+// Sweeper runs the reconciliation sweep; *reconcile.Sweeper is one.
+type Sweeper interface {
+	Sweep(ctx context.Context, dryRun bool) (reconcile.Report, error)
+}
+
+// RegisterReconcile binds the Reconcile timer to s: the net under lost or
+// late audit events.
+func RegisterReconcile(srv *customhandler.Server, s Sweeper) {
+	srv.Handle(Reconcile, customhandler.HandlerFunc(func(ctx context.Context, req *customhandler.Request) (*customhandler.Response, error) {
+		report, err := s.Sweep(ctx, false)
+		if err != nil {
+			return nil, customhandler.Transient(err)
+		}
+		line := fmt.Sprintf("reconciliation: %d deletions listed, %d never decided, %d restore intents", report.Listed, len(report.Missed), report.Pipeline.Intents)
+		if report.Gap != "" {
+			line += "; " + report.Gap
+		}
+		return &customhandler.Response{Logs: []string{line}}, nil
 	}))
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/reinstate/reinstate/pkg/backup"
 	"github.com/reinstate/reinstate/pkg/config"
 	"github.com/reinstate/reinstate/pkg/graphapi"
 	"github.com/reinstate/reinstate/pkg/guard"
@@ -91,4 +92,66 @@ func azureCredential() (azcore.TokenCredential, error) {
 		return azidentity.NewManagedIdentityCredential(&opts)
 	}
 	return azidentity.NewDefaultAzureCredential(nil)
+}
+
+// newOrchestrator is the Backup & Recovery orchestrator: Graph as
+// Reinstate's own identity, and, when REINSTATE_API_CLIENT_ID is set, as an
+// approver through the on-behalf-of exchange (the managed identity as the
+// API app's federated credential in Azure; the client secret in local
+// mode).
+func (e *env) newOrchestrator(st store.Store, live *recovery.Executor, announcer backup.Announcer) (*backup.Orchestrator, error) {
+	graph, _, err := newGraphClient(e.cfg.Graph)
+	if err != nil {
+		return nil, err
+	}
+	version := backup.Version(e.cfg.API.BackupVersion)
+	jobs, err := backup.NewClient(graph, version)
+	if err != nil {
+		return nil, err
+	}
+	asCaller, err := e.asApprover(version)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	return backup.New(backup.Options{Store: st, Jobs: jobs, AsCaller: asCaller, Announcer: announcer, Live: live,
+		TenantID: e.cfg.TenantID, Owner: fmt.Sprintf("%s pid %d", host, os.Getpid()), Logger: e.log})
+}
+
+// asApprover builds Backup & Recovery clients that act as the person whose
+// token they are given; nil when no API client id is configured.
+func (e *env) asApprover(version backup.Version) (func(context.Context, string) (backup.Jobs, error), error) {
+	if e.cfg.API.ClientID == "" {
+		return nil, nil
+	}
+	occ := backup.OnBehalfOfConfig{TenantID: e.cfg.TenantID, ClientID: e.cfg.API.ClientID, AuthorityHost: e.cfg.API.Authority}
+	if e.cfg.API.ClientSecret != "" {
+		occ.ClientSecret = e.cfg.API.ClientSecret
+	} else {
+		mi, err := azidentity.NewManagedIdentityCredential(nil)
+		if err != nil {
+			return nil, fmt.Errorf("managed identity for the on-behalf-of exchange: %w", err)
+		}
+		occ.ClientAssertion = backup.ManagedIdentityAssertion(mi)
+	}
+	obo, err := backup.NewOnBehalfOf(occ)
+	if err != nil {
+		return nil, err
+	}
+	// A local Graph (graphsim) accepts Microsoft Graph's own tokens.
+	scope := ""
+	if base, err := graphapi.ParseBaseURL(e.cfg.Graph.URL); err == nil && graphapi.IsLoopback(base) {
+		scope = "https://graph.microsoft.com/.default"
+	}
+	return func(ctx context.Context, token string) (backup.Jobs, error) {
+		cred, err := obo.Credential(token)
+		if err != nil {
+			return nil, err
+		}
+		gc, err := graphapi.New(graphapi.Config{BaseURL: e.cfg.Graph.URL, Auth: graphapi.AuthAzure, Credential: cred, Scope: scope})
+		if err != nil {
+			return nil, err
+		}
+		return backup.NewClient(gc, version)
+	}, nil
 }

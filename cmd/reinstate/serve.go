@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/reinstate/reinstate/functions"
 	"github.com/reinstate/reinstate/pkg/apiauth"
+	"github.com/reinstate/reinstate/pkg/backup"
 	"github.com/reinstate/reinstate/pkg/config"
 	"github.com/reinstate/reinstate/pkg/customhandler"
 	"github.com/reinstate/reinstate/pkg/decide"
@@ -19,6 +22,7 @@ import (
 	"github.com/reinstate/reinstate/pkg/notify"
 	"github.com/reinstate/reinstate/pkg/oncall"
 	"github.com/reinstate/reinstate/pkg/pipeline"
+	"github.com/reinstate/reinstate/pkg/reconcile"
 	"github.com/reinstate/reinstate/pkg/recovery"
 	"github.com/reinstate/reinstate/pkg/rules"
 	"github.com/reinstate/reinstate/pkg/store"
@@ -56,33 +60,52 @@ func (e *env) serve(ctx context.Context, ln net.Listener) error {
 	return e.serveTable(ctx, ln, table)
 }
 
-// serveTable is serve with the rule table already loaded.
-func (e *env) serveTable(ctx context.Context, ln net.Listener, table *rules.Table) error {
+// openParts opens what acting needs, over table: the channels, the store,
+// the dispatcher, the worker and its executor, the guards and the Backup &
+// Recovery orchestrator. close releases them.
+func (e *env) openParts(ctx context.Context, table *rules.Table) (p parts, close func(), err error) {
 	senders, closeSenders, err := notify.NewSenders(table.Channels, nil, e.stdout)
 	if err != nil {
-		ln.Close()
-		return fmt.Errorf("rule table %s: channels: %w", table.File, err)
+		return parts{}, nil, fmt.Errorf("rule table %s: channels: %w", table.File, err)
 	}
-	defer closeSenders.Close()
 	st, err := openStore(ctx, e.cfg.Store)
 	if err != nil {
-		ln.Close()
-		return err
+		closeSenders.Close()
+		return parts{}, nil, err
 	}
-	defer st.Close()
-	dispatcher := notify.NewDispatcher(st, table.Channels, senders, notify.DispatcherOptions{Logger: e.log, GroupWait: e.cfg.GroupWait})
-	self := guard.NewSelf(e.cfg.SelfIDs...)
-	worker, executor, err := e.newWorker(ctx, st, self, table.Mode, e.tellOutcome(dispatcher))
+	close = func() { st.Close(); closeSenders.Close() }
+	p = parts{st: st, table: table, self: guard.NewSelf(e.cfg.SelfIDs...)}
+	p.dispatcher = notify.NewDispatcher(st, table.Channels, senders, notify.DispatcherOptions{Logger: e.log, GroupWait: e.cfg.GroupWait})
+	if p.worker, p.executor, err = e.newWorker(ctx, st, p.self, table.Mode, e.tellOutcome(p.dispatcher)); err != nil {
+		close()
+		return parts{}, nil, err
+	}
+	p.guards = guard.New(st, guard.Config{TenantID: e.cfg.TenantID, Self: p.self, Rules: table.Guards})
+	if p.cases, err = e.newOrchestrator(st, p.executor, p.dispatcher); err != nil {
+		close()
+		return parts{}, nil, err
+	}
+	return p, close, nil
+}
+
+// serveTable is serve with the rule table already loaded.
+func (e *env) serveTable(ctx context.Context, ln net.Listener, table *rules.Table) error {
+	p, closeParts, err := e.openParts(ctx, table)
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	defer closeParts()
 	if table.Mode == rules.ModeEnforce && len(e.cfg.SelfIDs) == 0 && e.cfg.Graph.Auth != config.GraphAuthAzure {
 		e.log.Warn("REINSTATE_SELF_IDS is empty: Reinstate cannot recognise its own restores in the audit log")
 	}
-	guards := guard.New(st, guard.Config{TenantID: e.cfg.TenantID, Self: self, Rules: table.Guards})
-	srv := e.newServer(st, worker, executor, dispatcher, self, guards, table)
-	api, closeAPI, err := e.newOnCallAPI(st, executor, guards, table, worker.Notify)
+	st, worker, executor, dispatcher, guards, cases := p.st, p.worker, p.executor, p.dispatcher, p.guards, p.cases
+	srv, sweeper, err := e.newServer(p)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	api, closeAPI, err := e.newOnCallAPI(st, executor, guards, table, cases, worker.Notify)
 	if err != nil {
 		ln.Close()
 		return err
@@ -91,7 +114,7 @@ func (e *env) serveTable(ctx context.Context, ln net.Listener, table *rules.Tabl
 	functions.RegisterOnCall(srv, api)
 	e.log.Info("reinstate serving", "address", ln.Addr().String(), "store", e.cfg.Store.String(), "graph", e.cfg.Graph.String(),
 		"rules", table.File, "rule_count", len(table.Rules), "mode", string(table.Mode), "mode_from", table.ModeSource,
-		"tenant", e.cfg.TenantID, "channels", len(senders), "version", version())
+		"tenant", e.cfg.TenantID, "channels", len(table.Channels), "version", version())
 
 	// The workers outlive ctx (the SIGTERM) until the server has drained,
 	// so that intents recorded by the last invocations can still start,
@@ -100,6 +123,12 @@ func (e *env) serveTable(ctx context.Context, ln net.Listener, table *rules.Tabl
 	var workers sync.WaitGroup
 	workers.Go(func() { _ = worker.Run(workerCtx, workerPoll) })
 	workers.Go(func() { e.runNotifications(workerCtx, dispatcher) })
+	workers.Go(func() {
+		e.every(workerCtx, casesPoll, "Backup & Recovery cases", func(ctx context.Context) error { _, err := cases.Tick(ctx); return err })
+	})
+	workers.Go(func() {
+		e.every(workerCtx, sweepPoll, "reconciliation", func(ctx context.Context) error { _, err := sweeper.Sweep(ctx, false); return err })
+	})
 	err = srv.Serve(ctx, ln)
 	stopWorkers()
 	workers.Wait()
@@ -114,14 +143,28 @@ const workerPoll = 5 * time.Second
 // Notify timer function does it every minute as well.
 const notifyPoll = time.Second
 
+// sweepPoll is how often `serve` sweeps the recycle bins, as the Reconcile
+// timer function does in Azure.
+const sweepPoll = 10 * time.Minute
+
+// casesPoll is how often `serve` moves Backup & Recovery cases on; in
+// Azure the RecoveryJobs timer function does it every minute as well.
+const casesPoll = 30 * time.Second
+
 // runNotifications drains the notification outbox every notifyPoll until
 // ctx ends.
 func (e *env) runNotifications(ctx context.Context, d *notify.Dispatcher) {
-	tick := time.NewTicker(notifyPoll)
+	e.every(ctx, notifyPoll, "notifications", func(ctx context.Context) error { _, err := d.Drain(ctx); return err })
+}
+
+// every runs f now and then every period until ctx ends, logging failures
+// of what.
+func (e *env) every(ctx context.Context, period time.Duration, what string, f func(context.Context) error) {
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
-		if _, err := d.Drain(ctx); err != nil && ctx.Err() == nil {
-			e.log.Warn("notifications not drained", "error", err.Error())
+		if err := f(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn(what+" not moved on", "error", err.Error())
 		}
 		select {
 		case <-ctx.Done():
@@ -143,30 +186,64 @@ func (e *env) tellOutcome(d *notify.Dispatcher) func(context.Context, recovery.P
 	}
 }
 
-// newServer wires the pipeline over st into a custom-handler server: the
-// rule table and guards decide, the executor reads the recycle bin for
-// rules that need it, and the dispatcher records what to tell.
-func (e *env) newServer(st store.Store, worker *recovery.Worker, executor *recovery.Executor, dispatcher *notify.Dispatcher, self *guard.Self, guards *guard.Guards, table *rules.Table) *customhandler.Server {
-	p := pipeline.New(st, pipeline.Options{
+// parts are what the functions and the commands that act share: one
+// store, one executor, the rule table and its guards, the dispatcher and
+// the Backup & Recovery orchestrator.
+type parts struct {
+	st         store.Store
+	worker     *recovery.Worker
+	executor   *recovery.Executor
+	dispatcher *notify.Dispatcher
+	self       *guard.Self
+	guards     *guard.Guards
+	table      *rules.Table
+	cases      *backup.Orchestrator
+}
+
+// pipeline is the pipeline over the parts: the rule table and guards
+// decide, the executor reads the recycle bin for rules that need it, the
+// dispatcher records what to tell, the orchestrator takes previews.
+func (e *env) pipeline(p parts) *pipeline.Pipeline {
+	return pipeline.New(p.st, pipeline.Options{
 		Logger:         e.log,
 		Now:            time.Now,
 		ClaimLease:     e.cfg.ClaimLease,
 		DedupRetention: e.cfg.DedupRetention,
-		Decider:        decide.New(table, guards, time.Now),
-		Bin:            executor,
-		Announcer:      dispatcher,
-		Self:           self,
-		Wake:           worker.Notify,
+		Decider:        decide.New(p.table, p.guards, time.Now),
+		Bin:            p.executor,
+		Announcer:      p.dispatcher,
+		Self:           p.self,
+		Wake:           p.worker.Notify,
+		Previews:       p.cases,
+		BreakerPreview: p.table.Guards.Breaker.Preview,
 	})
+}
+
+// sweeper is the reconciliation sweep over the parts; a silent event stream
+// is told on every channel.
+func (e *env) sweeper(p parts, pl *pipeline.Pipeline) (*reconcile.Sweeper, error) {
+	return reconcile.New(reconcile.Options{Bin: p.executor, Journal: p.st, Ingest: pl, Announcer: p.dispatcher,
+		GapChannels: slices.Sorted(maps.Keys(p.table.Channels)), TenantID: e.cfg.TenantID, Logger: e.log})
+}
+
+// newServer binds every function to the parts on a custom-handler server.
+func (e *env) newServer(p parts) (*customhandler.Server, *reconcile.Sweeper, error) {
+	pl := e.pipeline(p)
+	sweeper, err := e.sweeper(p, pl)
+	if err != nil {
+		return nil, nil, err
+	}
 	srv := customhandler.NewServer(customhandler.Options{Logger: e.log, ShutdownGrace: e.cfg.ShutdownGrace})
-	functions.Register(srv, p, worker, dispatcher)
-	return srv
+	functions.Register(srv, pl, p.worker, p.dispatcher)
+	functions.RegisterRecoveryJobs(srv, p.cases)
+	functions.RegisterReconcile(srv, sweeper)
+	return srv, sweeper, nil
 }
 
 // newOnCallAPI is the on-call API over the same store, executor, guards and
 // rule table as the pipeline. Without REINSTATE_API_AUDIENCES it is shut:
 // every authenticated route answers 503.
-func (e *env) newOnCallAPI(st store.Store, executor *recovery.Executor, guards *guard.Guards, table *rules.Table, wake func()) (*oncall.Server, func(), error) {
+func (e *env) newOnCallAPI(st store.Store, executor *recovery.Executor, guards *guard.Guards, table *rules.Table, cases *backup.Orchestrator, wake func()) (*oncall.Server, func(), error) {
 	var auth oncall.Authenticator = shutAPI{}
 	closeAuth := func() {}
 	if e.cfg.API.Enabled() {
@@ -178,7 +255,7 @@ func (e *env) newOnCallAPI(st store.Store, executor *recovery.Executor, guards *
 	} else {
 		e.log.Info("on-call API shut: set " + config.EnvAPIAudiences + " to open it")
 	}
-	api, err := oncall.New(oncall.Options{Auth: auth, Store: st, Bin: executor, Guards: guards, Rules: table,
+	api, err := oncall.New(oncall.Options{Auth: auth, Store: st, Bin: executor, Guards: guards, Rules: table, Previews: cases,
 		TenantID: e.cfg.TenantID, Wake: wake, Logger: e.log, Version: version()})
 	if err != nil {
 		closeAuth()

@@ -52,13 +52,15 @@ func TestPackageLayoutIsWhatTheHostLoads(t *testing.T) {
 		modes[f.Name] = f.Mode()
 	}
 	want := map[string]os.FileMode{
-		"host.json":                 0o644,
-		"AuditEvents/function.json": 0o644,
-		"Maintenance/function.json": 0o644,
-		"Recover/function.json":     0o644,
-		"Notify/function.json":      0o644,
-		"OnCall/function.json":      0o644,
-		"reinstate":                 0o755,
+		"host.json":                  0o644,
+		"AuditEvents/function.json":  0o644,
+		"Maintenance/function.json":  0o644,
+		"Recover/function.json":      0o644,
+		"Notify/function.json":       0o644,
+		"OnCall/function.json":       0o644,
+		"RecoveryJobs/function.json": 0o644,
+		"Reconcile/function.json":    0o644,
+		"reinstate":                  0o755,
 	}
 	if len(modes) != len(want) {
 		t.Errorf("zip holds %v, want exactly %v", modes, want)

@@ -180,3 +180,18 @@ func ValidObjectID(id string) bool {
 	}
 	return true
 }
+
+// DeleteActivities are the activity names Entra logs for a soft delete of
+// each type (Learn entra/identity/monitoring-health/
+// reference-audit-activities), for the events Reinstate synthesizes from a
+// recycle-bin copy: on-call's view of the bin, and the reconciliation
+// sweep.
+var DeleteActivities = map[TargetType]string{
+	TargetUser:                    "Delete user",
+	TargetGroup:                   "Delete group",
+	TargetApplication:             "Delete application",
+	TargetServicePrincipal:        "Remove service principal",
+	TargetAdministrativeUnit:      "Delete administrative unit",
+	TargetConditionalAccessPolicy: "Delete conditional access policy",
+	TargetNamedLocation:           "Delete named location",
+}

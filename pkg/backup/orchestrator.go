@@ -492,6 +492,10 @@ func (or *Orchestrator) fail(ctx context.Context, c *Case, reason string) error 
 // ErrNotAllowed means a case cannot be started or approved in its state.
 var ErrNotAllowed = errCaseState
 
+// ErrNoApprover means nobody can act on-behalf-of a person: Reinstate's API
+// app (REINSTATE_API_CLIENT_ID) is not configured.
+var ErrNoApprover = errors.New("backup: acting on-behalf-of a person is not configured")
+
 // Start creates a case's preview as the person whose token it is given:
 // the on-call answer to a case that needs a start, or a way to start a
 // requested one at once.
@@ -503,10 +507,14 @@ func (or *Orchestrator) Start(ctx context.Context, id, token, actor string) (Cas
 		if err := or.startPreview(ctx, c, jobs, actor); err != nil {
 			return err
 		}
-		if c.State != CasePreviewing {
-			return fmt.Errorf("%w: %s", ErrJobRunning, c.Detail)
+		switch c.State {
+		case CasePreviewing:
+			return nil
+		case CaseFailed:
+			// No snapshot is old enough: the case ended; nothing will run.
+			return fmt.Errorf("%w: the case failed: %s", ErrNotAllowed, c.Detail)
 		}
-		return nil
+		return fmt.Errorf("%w: %s", ErrJobRunning, c.Detail)
 	})
 }
 
@@ -534,7 +542,7 @@ func (or *Orchestrator) Approve(ctx context.Context, id, token, actor string) (C
 // token's owner.
 func (or *Orchestrator) asCaller(ctx context.Context, id, token, actor string, f func(context.Context, *Case, Jobs) error) (Case, error) {
 	if or.o.AsCaller == nil {
-		return Case{}, errors.New("backup: acting on-behalf-of a person is not configured")
+		return Case{}, ErrNoApprover
 	}
 	var out Case
 	err := or.withLock(ctx, func(ctx context.Context) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reinstate/reinstate/pkg/audit"
 	"github.com/reinstate/reinstate/pkg/backup"
 	"github.com/reinstate/reinstate/pkg/decide"
 	"github.com/reinstate/reinstate/pkg/graphapi"
@@ -96,8 +98,12 @@ type orchEnv struct {
 }
 
 func newOrchEnv(t *testing.T, cfg graphsim.BackupConfig) *orchEnv {
+	return newOrchEnvN(t, orchBulk, cfg)
+}
+
+func newOrchEnvN(t *testing.T, bulk int, cfg graphsim.BackupConfig) *orchEnv {
 	t.Helper()
-	seedPath, ids := bulkSeed(t, orchBulk)
+	seedPath, ids := bulkSeed(t, bulk)
 	// The token endpoint reads the wall clock, so the simulated one starts there.
 	clock := simtest.NewClock(time.Now().UTC().Truncate(time.Second))
 	if cfg.FirstSnapshotAge == 0 {
@@ -129,7 +135,14 @@ func newOrchEnv(t *testing.T, cfg graphsim.BackupConfig) *orchEnv {
 		t.Fatal(err)
 	}
 	executor := simtest.Executor(t, tn.URL, "reinstate-token")
-	own, err := graphapi.New(graphapi.Config{BaseURL: tn.URL, Auth: graphapi.AuthStatic, Token: "reinstate-token"})
+	// Reinstate's own identity: graphsim's seeded app, which holds only
+	// EntraBackup.Read.All as the docs allow; where a test lets apps write
+	// (AllowAppWrites), an app token that holds the write permissions.
+	ownToken := "reinstate-token"
+	if cfg.AllowAppWrites {
+		ownToken = tn.AppGraphToken(t, "4e6a8c0e-2a4c-4e6a-8c0e-2a4c6e8a0c2e", "EntraBackup.Read.All", "EntraBackup.ReadWrite.Preview", "EntraBackup.ReadWrite.Recovery")
+	}
+	own, err := graphapi.New(graphapi.Config{BaseURL: tn.URL, Auth: graphapi.AuthStatic, Token: ownToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,4 +301,140 @@ func dedupe(lines []string) []string {
 		}
 	}
 	return out
+}
+
+// request asks for a preview of the first n bulk groups, deleted first.
+func (e *orchEnv) request(t *testing.T, n int) backup.Case {
+	t.Helper()
+	var objects []backup.Object
+	for _, id := range e.ids[:n] {
+		e.tn.DeleteAs(t, "admin-token", "groups", id)
+		objects = append(objects, backup.Object{ID: id, Type: audit.TargetGroup})
+	}
+	e.clock.Advance(time.Minute)
+	c, _, err := e.or.Request(t.Context(), backup.Request{Key: "test", Reason: "test", Since: e.clock.Now().Add(-time.Minute), Objects: objects})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A job someone else started holds the tenant's one slot: the case waits
+// for it, then goes.
+func TestACaseWaitsForAJobItDidNotStart(t *testing.T) {
+	e := newOrchEnvN(t, 3, graphsim.BackupConfig{JobDuration: 8 * time.Minute, AllowAppWrites: true})
+	admin, err := graphapi.New(graphapi.Config{BaseURL: e.tn.URL, Auth: graphapi.AuthStatic, Token: "admin-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := backup.NewClient(admin, backup.VersionBeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := theirs.Snapshots(t.Context())
+	if err != nil || len(snaps) == 0 {
+		t.Fatalf("snapshots: %v %v", snaps, err)
+	}
+	if _, err := theirs.CreatePreview(t.Context(), snaps[0].ID, &backup.Filter{EntityTypes: []string{"user"}}); err != nil {
+		t.Fatalf("someone else's preview: %v", err)
+	}
+	c := e.request(t, 2)
+	e.tick(t)
+	if c = e.onlyCase(t); c.State != backup.CaseRequested || !strings.Contains(c.Detail, "another Backup & Recovery job") {
+		t.Fatalf("while another job runs: %s (%s), want requested and waiting", c.State, c.Detail)
+	}
+	e.clock.Advance(9 * time.Minute)
+	e.tick(t)
+	if c = e.onlyCase(t); c.State != backup.CasePreviewing || c.StartedBy != "" {
+		t.Fatalf("after the other job: %s (%s) started by %q; want previewing as Reinstate", c.State, c.Detail, c.StartedBy)
+	}
+}
+
+// A recovery that cannot make every change says which, and the objects
+// that are not live again are named.
+func TestFailedChangesAreReported(t *testing.T) {
+	e := newOrchEnvN(t, 3, graphsim.BackupConfig{JobDuration: 8 * time.Minute, AllowAppWrites: true})
+	c := e.request(t, 3)
+	// One of them is then deleted for good: a recovery never creates objects.
+	hardDelete(t, e, e.ids[2])
+	e.tick(t)
+	e.clock.Advance(9 * time.Minute)
+	e.tick(t)
+	if c = e.onlyCase(t); c.State != backup.CaseReady {
+		t.Fatalf("preview: %s (%s)", c.State, c.Detail)
+	}
+	if _, err := e.or.Approve(t.Context(), c.ID, e.approver, "it.admin@contoso.onmicrosoft.com"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(9 * time.Minute)
+	e.tick(t)
+	c = e.onlyCase(t)
+	if len(c.Failed) != 1 || c.Failed[0].ID != e.ids[2] || c.Failed[0].FailureMessage == "" {
+		t.Fatalf("failed changes = %+v, want the hard-deleted group with its message", c.Failed)
+	}
+	if len(c.NotLive) != 1 || c.NotLive[0] != e.ids[2] || c.Verified != 2 {
+		t.Errorf("read back: %d live, not live %v; want 2 and the hard-deleted one", c.Verified, c.NotLive)
+	}
+	if !strings.Contains(c.Detail, "1 changes failed") {
+		t.Errorf("detail %q does not count the failure", c.Detail)
+	}
+}
+
+func hardDelete(t *testing.T, e *orchEnv, id string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodDelete, e.tn.URL+"/v1.0/directory/deletedItems/"+id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer admin-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("hard delete %s: %d", id, resp.StatusCode)
+	}
+}
+
+// A preview job that fails ends the case, and says so.
+func TestAFailedPreviewEndsTheCase(t *testing.T) {
+	e := newOrchEnvN(t, 2, graphsim.BackupConfig{JobDuration: 8 * time.Minute, AllowAppWrites: true})
+	if err := e.tn.Sim.SetFaults(graphsim.FaultConfig{FailNextBackupJob: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.request(t, 2)
+	e.tick(t)
+	e.clock.Advance(9 * time.Minute)
+	e.tick(t)
+	if c := e.onlyCase(t); c.State != backup.CaseFailed || !strings.Contains(c.Detail, "failed") {
+		t.Fatalf("case = %s (%s), want failed", c.State, c.Detail)
+	}
+	if got := journalKinds(t, e.st, "backup.failed"); len(got) != 1 {
+		t.Errorf("journal: %v", got)
+	}
+}
+
+// Only one instance changes cases at a time; a holder that died frees the
+// lock when its lease ends.
+func TestTheLockOfADeadInstanceExpires(t *testing.T) {
+	e := newOrchEnvN(t, 2, graphsim.BackupConfig{JobDuration: 8 * time.Minute, AllowAppWrites: true})
+	e.request(t, 2)
+	now := e.clock.Now()
+	if _, ok, err := e.st.AcquireLock(t.Context(), backup.LockName, "instance that died", now, now.Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("take the lock: %v %v", ok, err)
+	}
+	if r := e.tick(t); !r.Busy || r.Changed != 0 {
+		t.Fatalf("tick while another holds the lock = %+v, want busy and nothing done", r)
+	}
+	if c := e.onlyCase(t); c.State != backup.CaseRequested {
+		t.Fatalf("case changed while the lock was held: %s", c.State)
+	}
+	e.clock.Advance(time.Minute)
+	if r := e.tick(t); r.Busy || r.Changed != 1 {
+		t.Fatalf("tick after the lease ran out = %+v, want the case moved on", r)
+	}
+	if c := e.onlyCase(t); c.State != backup.CasePreviewing {
+		t.Fatalf("case = %s, want previewing", c.State)
+	}
 }

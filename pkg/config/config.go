@@ -46,6 +46,9 @@ const (
 	EnvWorkers       = "REINSTATE_WORKERS"
 	EnvAPIAudiences  = "REINSTATE_API_AUDIENCES"
 	EnvAPIAuthority  = "REINSTATE_API_AUTHORITY"
+	EnvAPIClientID   = "REINSTATE_API_CLIENT_ID"
+	EnvAPISecret     = "REINSTATE_API_CLIENT_SECRET"
+	EnvBackupVersion = "REINSTATE_BACKUP_API_VERSION"
 )
 
 // DefaultAPIAuthority is the Entra ID authority whose tokens the on-call
@@ -129,6 +132,17 @@ type APIConfig struct {
 	// Authority is the Entra ID host, https (http only on loopback, for
 	// the local issuer).
 	Authority string
+	// ClientID is the Reinstate API app registration's client id: the
+	// client of the on-behalf-of exchange that lets an approver's token
+	// create Backup & Recovery jobs. Empty: nobody can start or approve.
+	ClientID string
+	// ClientSecret authenticates that exchange in local mode only (a
+	// loopback authority); in Azure the managed identity's token is the
+	// app's federated credential, and there is no secret.
+	ClientSecret string `json:"-"`
+	// BackupVersion is the Graph version of the Backup & Recovery API:
+	// beta or v1.0 (reference §1.1: its v1.0 rollout is unsettled).
+	BackupVersion string
 }
 
 // Enabled reports whether the on-call API can authenticate anyone.
@@ -224,6 +238,19 @@ func loadAPI(getenv func(string) string, cfg *Config) []error {
 		errs = append(errs, fmt.Errorf("%s: %q is not an authority URL such as %s", EnvAPIAuthority, cfg.API.Authority, DefaultAPIAuthority))
 	case u.Scheme != "https" && !(u.Scheme == "http" && graphapi.IsLoopback(u)):
 		errs = append(errs, fmt.Errorf("%s: %q must be https (http only on loopback)", EnvAPIAuthority, cfg.API.Authority))
+	}
+	cfg.API.ClientID = strings.TrimSpace(getenv(EnvAPIClientID))
+	if cfg.API.ClientID != "" && !audit.ValidObjectID(cfg.API.ClientID) {
+		errs = append(errs, fmt.Errorf("%s: %q is not a client id (a GUID)", EnvAPIClientID, cfg.API.ClientID))
+	}
+	cfg.API.ClientSecret = getenv(EnvAPISecret)
+	if cfg.API.ClientSecret != "" && (u == nil || !graphapi.IsLoopback(u)) {
+		errs = append(errs, fmt.Errorf("%s is for a loopback %s (local mode) only; in Azure the managed identity is the app's credential", EnvAPISecret, EnvAPIAuthority))
+	}
+	switch cfg.API.BackupVersion = valueOr(getenv, EnvBackupVersion, "beta"); cfg.API.BackupVersion {
+	case "beta", "v1.0":
+	default:
+		errs = append(errs, fmt.Errorf("%s: %q is not beta or v1.0", EnvBackupVersion, cfg.API.BackupVersion))
 	}
 	if cfg.API.Enabled() && cfg.TenantID == "" {
 		errs = append(errs, fmt.Errorf("%s needs %s: the API accepts tokens of one tenant", EnvAPIAudiences, EnvTenantID))

@@ -32,7 +32,7 @@ func TestLoadDefaults(t *testing.T) {
 		WriteQuota:     DefaultWriteQuota,
 		WriteWindow:    DefaultWriteWindow,
 		Workers:        DefaultWorkers,
-		API:            APIConfig{Authority: DefaultAPIAuthority},
+		API:            APIConfig{Authority: DefaultAPIAuthority, BackupVersion: "beta"},
 		// Beside the binary, whatever the working directory.
 		RulesPath: filepath.Join(filepath.Dir(must(os.Executable())), "rules.yaml"),
 	}
@@ -70,6 +70,8 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		EnvWorkers:                     "8",
 		EnvAPIAudiences:                " api://reinstate-contoso, 3f8a2c1e-4b5d-4e6f-8a9b-0c1d2e3f4a5b ",
 		EnvAPIAuthority:                "https://login.microsoftonline.us/",
+		EnvAPIClientID:                 "3f8a2c1e-4b5d-4e6f-8a9b-0c1d2e3f4a5b",
+		EnvBackupVersion:               "v1.0",
 	}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -90,7 +92,8 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		WriteQuota:     200,
 		WriteWindow:    time.Second,
 		Workers:        8,
-		API:            APIConfig{Audiences: []string{"api://reinstate-contoso", "3f8a2c1e-4b5d-4e6f-8a9b-0c1d2e3f4a5b"}, Authority: "https://login.microsoftonline.us"},
+		API: APIConfig{Audiences: []string{"api://reinstate-contoso", "3f8a2c1e-4b5d-4e6f-8a9b-0c1d2e3f4a5b"}, Authority: "https://login.microsoftonline.us",
+			ClientID: "3f8a2c1e-4b5d-4e6f-8a9b-0c1d2e3f4a5b", BackupVersion: "v1.0"},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load() = %+v, want %+v", cfg, want)
@@ -135,6 +138,9 @@ func TestLoadRejectsBadValuesByName(t *testing.T) {
 		{"api audiences without a tenant", map[string]string{EnvAPIAudiences: "api://reinstate"}, []string{EnvAPIAudiences, EnvTenantID}},
 		{"api authority over http", map[string]string{EnvAPIAuthority: "http://login.microsoftonline.com"}, []string{EnvAPIAuthority, "https"}},
 		{"api authority with a path", map[string]string{EnvAPIAuthority: "https://login.microsoftonline.com/common"}, []string{EnvAPIAuthority}},
+		{"api client id not a guid", map[string]string{EnvAPIClientID: "reinstate"}, []string{EnvAPIClientID}},
+		{"client secret off loopback", map[string]string{EnvAPISecret: "s"}, []string{EnvAPISecret, "loopback"}},
+		{"backup api version", map[string]string{EnvBackupVersion: "v2"}, []string{EnvBackupVersion, `"v2"`}},
 		{"every problem at once", map[string]string{EnvStore: "x", EnvLogLevel: "loud", EnvShutdownGrace: "-"}, []string{EnvStore, EnvLogLevel, EnvShutdownGrace}},
 	}
 	for _, tt := range tests {

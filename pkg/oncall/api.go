@@ -3,6 +3,7 @@ package oncall
 import (
 	"time"
 
+	"github.com/reinstate/reinstate/pkg/backup"
 	"github.com/reinstate/reinstate/pkg/recovery"
 	"github.com/reinstate/reinstate/pkg/store"
 )
@@ -134,4 +135,17 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 	// Field names the request field at fault, for a 400 or 422.
 	Field string `json:"field,omitempty"`
+}
+
+// PreviewActionRequest is the body of POST
+// /api/recovery/previews/{id}/start and …/approve: both act in Microsoft
+// Graph as the caller, so the journal must say why.
+type PreviewActionRequest struct {
+	Reason string `json:"reason"`
+}
+
+// PreviewList is the answer to GET /api/recovery/previews: the Backup &
+// Recovery cases as the orchestrator keeps them, newest first.
+type PreviewList struct {
+	Previews []backup.Case `json:"previews"`
 }

@@ -20,20 +20,6 @@ const (
 	MaxDeletedLimit     = 500
 )
 
-// deleteActivities are the soft-delete activity names Entra logs per type
-// (Learn entra/identity/monitoring-health/reference-audit-activities; the
-// same table as graphsim's), so that the rules judge a bin item as they
-// would have judged its deletion.
-var deleteActivities = map[audit.TargetType]string{
-	audit.TargetUser:                    "Delete user",
-	audit.TargetGroup:                   "Delete group",
-	audit.TargetApplication:             "Delete application",
-	audit.TargetServicePrincipal:        "Remove service principal",
-	audit.TargetAdministrativeUnit:      "Delete administrative unit",
-	audit.TargetConditionalAccessPolicy: "Delete conditional access policy",
-	audit.TargetNamedLocation:           "Delete named location",
-}
-
 // listDeleted is GET /deleted?type=group&since=…&limit=…: what is in the
 // recycle bin now, and what Reinstate would do about each item.
 func (s *Server) listDeleted(w http.ResponseWriter, r *http.Request, _ apiauth.Caller) {
@@ -83,7 +69,7 @@ func (s *Server) listDeleted(w http.ResponseWriter, r *http.Request, _ apiauth.C
 // alone earns.
 func (s *Server) evaluate(item recovery.DeletedItem) RulesView {
 	event := &audit.Event{
-		ID: "oncall:" + item.ID, TenantID: s.opts.TenantID, Time: item.DeletedAt, Activity: deleteActivities[item.ObjectType],
+		ID: "oncall:" + item.ID, TenantID: s.opts.TenantID, Time: item.DeletedAt, Activity: audit.DeleteActivities[item.ObjectType],
 		OperationType: "Delete", Result: "success", Deletion: audit.DeletionSoft,
 		Initiator: audit.Initiator{Type: audit.InitiatorUnknown},
 	}

@@ -1,7 +1,7 @@
 // Package oncall is Reinstate's on-call HTTP API: restore a deleted object
 // with one authenticated call, follow its status, browse the recycle bin
-// with what the rules would do, set and end silences, reset the breaker and
-// read the journal.
+// with what the rules would do, set and end silences, reset the breaker,
+// read the journal, and start and approve Backup & Recovery previews.
 //
 // It can write to the directory, so it is built to refuse: every route but
 // health needs an Entra ID access token for the Reinstate API with the
@@ -114,6 +114,9 @@ type Options struct {
 	Burst int
 	// Version is shown by health.
 	Version string
+	// Previews serves the Backup & Recovery case routes; nil (a deployment
+	// without Backup & Recovery) answers them 503.
+	Previews Previews
 }
 
 // Server is the API. It is an http.Handler, safe for concurrent use.
@@ -157,6 +160,10 @@ func New(opts Options) (*Server, error) {
 	s.route("DELETE /silences/{id}", apiauth.RoleOperate, s.endSilence)
 	s.route("POST /breaker/reset", apiauth.RoleOperate, s.resetBreaker)
 	s.route("GET /journal", apiauth.RoleRead, s.journal)
+	s.route("GET /previews", apiauth.RoleRead, s.listPreviews)
+	s.route("GET /previews/{id}", apiauth.RoleRead, s.getPreview)
+	s.route("POST /previews/{id}/start", apiauth.RoleApprove, s.startPreview)
+	s.route("POST /previews/{id}/approve", apiauth.RoleApprove, s.approveRecovery)
 	s.mux.HandleFunc(BasePath+"/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusNotFound, "", "")
 	})
@@ -179,6 +186,7 @@ func Routes() []string {
 	return []string{
 		"GET /health", "POST /restores", "GET /restores/{id}", "GET /deleted", "GET /silences",
 		"POST /silences", "DELETE /silences/{id}", "POST /breaker/reset", "GET /journal",
+		"GET /previews", "GET /previews/{id}", "POST /previews/{id}/start", "POST /previews/{id}/approve",
 	}
 }
 
@@ -270,7 +278,9 @@ func (c *callerLimits) allow(caller string, now time.Time) (bool, time.Duration)
 const problemBase = "https://reinstate.dev/problems/"
 
 // problem answers an RFC 9457 problem. 401, 403, 404, 429 and 503 carry
-// only their standard title: nothing that helps an attacker.
+// only their standard title: nothing that helps an attacker. The one
+// exception is a 403 that passes on Microsoft Graph's refusal of a caller
+// Reinstate already authorized (previews.go), which says what Graph wants.
 func (s *Server) problem(w http.ResponseWriter, r *http.Request, status int, detail, field string) {
 	p := Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Field: field}
 	if detail != "" {

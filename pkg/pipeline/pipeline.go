@@ -255,6 +255,25 @@ func (p *Pipeline) Ingest(ctx context.Context, batch Batch) (Report, error) {
 	return report, nil
 }
 
+// IngestEvents runs events that did not come as audit records, such as the
+// reconciliation sweep's synthesized deletions, through the same claim,
+// rules, guards and actions as Ingest: each is acted on once, however
+// often it is ingested, by its ID.
+func (p *Pipeline) IngestEvents(ctx context.Context, source string, events []audit.Event) (Report, error) {
+	report := Report{Records: len(events)}
+	objects := decide.NewObjects(p.bin)
+	for i, event := range events {
+		if err := p.ingestEvent(ctx, fmt.Sprintf("%s event %d", source, i), event, objects, &report); err != nil {
+			return report, fmt.Errorf("%s: %w: %w", source, ErrRetryLater, err)
+		}
+	}
+	p.log.InfoContext(ctx, "events ingested", "source", source, "report", report.String())
+	if report.Intents > 0 {
+		p.wake()
+	}
+	return report, nil
+}
+
 // ingestBody returns an error only for store failures; bad input is dead-lettered.
 func (p *Pipeline) ingestBody(ctx context.Context, where string, data []byte, objects *decide.Objects, lastAttempt bool, report *Report) error {
 	result, err := audit.Decode(data)

@@ -7,12 +7,15 @@
 // Reinstate's recovery executor against graphsim (simtest), the real
 // guards and a rule table, apiauth's Verifier over an idpsim issuer served
 // on its own loopback listener, and a restore worker draining the outbox.
-// Only tests import this package.
+// Options let a test bring its own graphsim and issuer, and the Backup &
+// Recovery cases, for the preview routes' on-behalf-of path. Only tests
+// import this package.
 package oncalltest
 
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
@@ -69,6 +72,26 @@ type Options struct {
 	// Rate and Burst limit each caller; zero takes the API's defaults.
 	Rate  rate.Limit
 	Burst int
+	// Tenant, when set, is the graphsim the API reads instead of one Start
+	// starts, for tests that also drive its clock or its Backup & Recovery.
+	// With Authority set, it must have been started by
+	// simtest.StartWithIssuer.
+	Tenant *simtest.Tenant
+	// Authority, when set, is where Tenant.Issuer serves (an
+	// httptest.NewTLSServer of its Handler, named by SetBaseURL), and
+	// AuthorityClient trusts that server. The API then verifies tokens of
+	// that issuer, and Token mints them, instead of a separate issuer's: the
+	// token a caller presents must be one the issuer exchanges on-behalf-of
+	// for Graph tokens graphsim accepts, and MSAL talks https only.
+	Authority       string
+	AuthorityClient *http.Client
+	// Previews, when set, builds the Backup & Recovery cases the API
+	// serves, from the API's store and tenant (so that the orchestrator's
+	// journal is the API's); nil leaves the preview routes answering 503.
+	Previews func(*API) oncall.Previews
+	// Logger receives the API's log; nil discards. Tests read it to prove
+	// what never appears there.
+	Logger *slog.Logger
 }
 
 // Start serves the API over graphsim seeded from seedPath, judging with the
@@ -86,7 +109,10 @@ func StartWith(t testing.TB, seedPath, rulesPath string, opts Options) *API {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tenant := simtest.Start(t, seedPath)
+	tenant := opts.Tenant
+	if tenant == nil {
+		tenant = simtest.Start(t, seedPath)
+	}
 	executor := simtest.Executor(t, tenant.URL, "reinstate-token")
 
 	st, err := sqlite.Open(ctx, sqlite.Memory)
@@ -99,13 +125,19 @@ func StartWith(t testing.TB, seedPath, rulesPath string, opts Options) *API {
 		t.Fatal(err)
 	}
 
-	issuer, err := idpsim.New(seed.TenantID)
-	if err != nil {
-		t.Fatal(err)
+	issuer, authority := tenant.Issuer, opts.Authority
+	if authority == "" {
+		if issuer, err = idpsim.New(seed.TenantID); err != nil {
+			t.Fatal(err)
+		}
+		idp := httptest.NewServer(issuer.Handler())
+		t.Cleanup(idp.Close)
+		authority = idp.URL
+	} else if issuer == nil {
+		t.Fatal("oncalltest: Authority needs a Tenant started by simtest.StartWithIssuer")
 	}
-	idp := httptest.NewServer(issuer.Handler())
-	t.Cleanup(idp.Close)
-	verifier, err := apiauth.New(apiauth.Config{TenantID: seed.TenantID, Audiences: []string{Audience}, Authority: idp.URL})
+	verifier, err := apiauth.New(apiauth.Config{TenantID: seed.TenantID, Audiences: []string{Audience}, Authority: authority,
+		HTTPClient: opts.AuthorityClient})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,13 +153,17 @@ func StartWith(t testing.TB, seedPath, rulesPath string, opts Options) *API {
 		t.Cleanup(func() { stop(); running.Wait() })
 	}
 
-	a := &API{Store: st, Tenant: tenant, Issuer: issuer, IssuerURL: idp.URL, TenantID: seed.TenantID, Table: table,
+	a := &API{Store: st, Tenant: tenant, Issuer: issuer, IssuerURL: authority, TenantID: seed.TenantID, Table: table,
 		Guards: guard.New(st, guard.Config{TenantID: seed.TenantID, Rules: table.Guards}), Executor: executor, Worker: worker,
 		Wakes: new(atomic.Int64)}
+	var previews oncall.Previews
+	if opts.Previews != nil {
+		previews = opts.Previews(a)
+	}
 	a.Server, err = oncall.New(oncall.Options{
 		Auth: verifier, Store: st, Bin: executor, Rules: table, TenantID: seed.TenantID, Guards: a.Guards,
 		Wake: func() { a.Wakes.Add(1); worker.Notify() },
-		Rate: opts.Rate, Burst: opts.Burst, Version: "test",
+		Rate: opts.Rate, Burst: opts.Burst, Version: "test", Previews: previews, Logger: opts.Logger,
 	})
 	if err != nil {
 		t.Fatal(err)
