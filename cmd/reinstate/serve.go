@@ -124,7 +124,7 @@ func (e *env) serveTable(ctx context.Context, ln net.Listener, table *rules.Tabl
 	workers.Go(func() { _ = worker.Run(workerCtx, workerPoll) })
 	workers.Go(func() { e.runNotifications(workerCtx, dispatcher) })
 	workers.Go(func() {
-		e.every(workerCtx, casesPoll, "Backup & Recovery cases", func(ctx context.Context) error { _, err := cases.Tick(ctx); return err })
+		e.every(workerCtx, e.cfg.BackupPoll, "Backup & Recovery cases", func(ctx context.Context) error { _, err := cases.Tick(ctx); return err })
 	})
 	workers.Go(func() {
 		e.every(workerCtx, sweepPoll, "reconciliation", func(ctx context.Context) error { _, err := sweeper.Sweep(ctx, false); return err })
@@ -146,10 +146,6 @@ const notifyPoll = time.Second
 // sweepPoll is how often `serve` sweeps the recycle bins, as the Reconcile
 // timer function does in Azure.
 const sweepPoll = 10 * time.Minute
-
-// casesPoll is how often `serve` moves Backup & Recovery cases on; in
-// Azure the RecoveryJobs timer function does it every minute as well.
-const casesPoll = 30 * time.Second
 
 // runNotifications drains the notification outbox every notifyPoll until
 // ctx ends.

@@ -496,9 +496,10 @@ var ErrNotAllowed = errCaseState
 // app (REINSTATE_API_CLIENT_ID) is not configured.
 var ErrNoApprover = errors.New("backup: acting on-behalf-of a person is not configured")
 
-// Start creates a case's preview as the person whose token it is given:
-// the on-call answer to a case that needs a start, or a way to start a
-// requested one at once.
+// Start creates a case's preview at a person's request: the on-call answer
+// to a case that needs a start, or a way to start a requested one at once.
+// Like every job creation it is tried as Reinstate first, then as the
+// person (see asCaller).
 func (or *Orchestrator) Start(ctx context.Context, id, token, actor string) (Case, error) {
 	return or.asCaller(ctx, id, token, actor, func(ctx context.Context, c *Case, jobs Jobs) error {
 		if c.State != CaseNeedsStart && c.State != CaseRequested {
@@ -519,7 +520,7 @@ func (or *Orchestrator) Start(ctx context.Context, id, token, actor string) (Cas
 }
 
 // Approve creates the recovery job of a ready case, with the preview's
-// snapshot and scope, as the person whose token it is given.
+// snapshot and scope, at the approver's request (see asCaller).
 func (or *Orchestrator) Approve(ctx context.Context, id, token, actor string) (Case, error) {
 	return or.asCaller(ctx, id, token, actor, func(ctx context.Context, c *Case, jobs Jobs) error {
 		if c.State != CaseReady {
@@ -538,23 +539,34 @@ func (or *Orchestrator) Approve(ctx context.Context, id, token, actor string) (C
 	})
 }
 
-// asCaller loads case id under the lock and runs f with Jobs acting as the
-// token's owner.
+// asCaller loads case id under the lock and runs f with Reinstate's own
+// identity; when Graph refuses that identity (creating jobs is documented
+// as delegated-only, reference §1.8), it runs f again, on the case as
+// stored, as the person whose token it is given (on-behalf-of). The person
+// is the actor either way: the approval is theirs, whichever identity
+// Graph lets create the job.
 func (or *Orchestrator) asCaller(ctx context.Context, id, token, actor string, f func(context.Context, *Case, Jobs) error) (Case, error) {
-	if or.o.AsCaller == nil {
-		return Case{}, ErrNoApprover
-	}
 	var out Case
 	err := or.withLock(ctx, func(ctx context.Context) error {
 		c, err := or.Case(ctx, id)
 		if err != nil {
 			return err
 		}
-		jobs, err := or.o.AsCaller(ctx, token)
-		if err != nil {
-			return fmt.Errorf("act on behalf of %s: %w", actor, err)
+		err = f(ctx, &c, or.o.Jobs)
+		if errors.Is(err, ErrForbidden) {
+			if or.o.AsCaller == nil {
+				return fmt.Errorf("%w (Graph refused Reinstate's own identity: %w)", ErrNoApprover, err)
+			}
+			if c, err = or.Case(ctx, id); err != nil {
+				return err
+			}
+			jobs, jerr := or.o.AsCaller(ctx, token)
+			if jerr != nil {
+				return fmt.Errorf("act on behalf of %s: %w", actor, jerr)
+			}
+			err = f(ctx, &c, jobs)
 		}
-		if err := f(ctx, &c, jobs); err != nil {
+		if err != nil {
 			return err
 		}
 		out = c

@@ -49,6 +49,7 @@ const (
 	EnvAPIClientID   = "REINSTATE_API_CLIENT_ID"
 	EnvAPISecret     = "REINSTATE_API_CLIENT_SECRET"
 	EnvBackupVersion = "REINSTATE_BACKUP_API_VERSION"
+	EnvBackupPoll    = "REINSTATE_BACKUP_POLL"
 )
 
 // DefaultAPIAuthority is the Entra ID authority whose tokens the on-call
@@ -119,6 +120,9 @@ type Config struct {
 	WriteWindow time.Duration
 	// Workers is how many restores run at once.
 	Workers int
+	// BackupPoll is how often `serve` moves Backup & Recovery cases on
+	// (the RecoveryJobs timer does it every minute in Azure as well).
+	BackupPoll time.Duration
 	// API configures the on-call API's token check.
 	API APIConfig
 }
@@ -173,6 +177,7 @@ const (
 	DefaultDedupRetention = 35 * 24 * time.Hour
 	DefaultShutdownGrace  = 30 * time.Second
 	DefaultGroupWait      = 30 * time.Second
+	DefaultBackupPoll     = 30 * time.Second
 )
 
 // Load reads and validates the configuration from getenv (os.Getenv in
@@ -210,6 +215,7 @@ func Load(getenv func(string) string) (Config, error) {
 		{EnvDedupRetain, &cfg.DedupRetention, DefaultDedupRetention, DefaultDedupRetention},
 		{EnvShutdownGrace, &cfg.ShutdownGrace, DefaultShutdownGrace, 0},
 		{EnvGroupWait, &cfg.GroupWait, DefaultGroupWait, time.Second},
+		{EnvBackupPoll, &cfg.BackupPoll, DefaultBackupPoll, time.Second},
 	}
 	for _, d := range durations {
 		if *d.into, err = parseDuration(getenv(d.name), d.def, d.floor); err != nil {

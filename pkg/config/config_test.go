@@ -28,6 +28,7 @@ func TestLoadDefaults(t *testing.T) {
 		DedupRetention: 35 * 24 * time.Hour,
 		ShutdownGrace:  DefaultShutdownGrace,
 		GroupWait:      DefaultGroupWait,
+		BackupPoll:     DefaultBackupPoll,
 		Graph:          GraphConfig{URL: DefaultGraphURL, Auth: GraphAuthAzure},
 		WriteQuota:     DefaultWriteQuota,
 		WriteWindow:    DefaultWriteWindow,
@@ -72,6 +73,7 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		EnvAPIAuthority:                "https://login.microsoftonline.us/",
 		EnvAPIClientID:                 "3f8a2c1e-4b5d-4e6f-8a9b-0c1d2e3f4a5b",
 		EnvBackupVersion:               "v1.0",
+		EnvBackupPoll:                  "2s",
 	}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -89,6 +91,7 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		RulesPath:      "/etc/reinstate/rules.yaml",
 		TenantID:       "7f3c2a91-5d4e-4b8a-9c61-2e0f8d3b4a17",
 		GroupWait:      5 * time.Second,
+		BackupPoll:     2 * time.Second,
 		WriteQuota:     200,
 		WriteWindow:    time.Second,
 		Workers:        8,

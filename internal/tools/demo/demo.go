@@ -137,6 +137,8 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		// mode only (an http authority is refused off loopback).
 		"REINSTATE_API_AUDIENCES="+apiAudience,
 		"REINSTATE_API_AUTHORITY="+simURL,
+		// Move Backup & Recovery cases on every second, not every 30.
+		"REINSTATE_BACKUP_POLL=1s",
 	)
 	handler, err := startProcess(ctx, filepath.Join(cfg.bin, "reinstate"), []string{"serve"}, env, filepath.Join(cfg.runDir, "reinstate.log"))
 	if err != nil {
@@ -170,9 +172,14 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err := summarize(ctx, out, graph, cfg, expect); err != nil {
 		return err
 	}
-	if err := onCall(ctx, out, graph, simURL, handlerURL); err != nil {
+	token, err := onCall(ctx, out, graph, simURL, handlerURL)
+	if err != nil {
 		return fmt.Errorf("on-call: %w", err)
 	}
+	if err := massDeletion(ctx, out, graph, handlerURL, token); err != nil {
+		return fmt.Errorf("mass deletion: %w", err)
+	}
+	tryIt(out, token, simURL, handlerURL)
 	if cfg.keep {
 		fmt.Fprintln(out, "\n   graphsim and the handler keep running (-keep); Ctrl-C stops them")
 		<-ctx.Done()
@@ -422,7 +429,14 @@ func (c *client) live(ctx context.Context, o object) (bool, error) {
 }
 
 func startGraphsim(ctx context.Context, cfg config, forward, logPath string) (*exec.Cmd, string, error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(cfg.bin, "graphsim"), "--seed", cfg.seed, "--forward", forward, "--forward-interval", "500ms")
+	seed, err := demoSeed(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	// Backup & Recovery at demo speed: a snapshot an hour old, jobs of a
+	// few seconds, and app-only job creation allowed (see demoSeed).
+	cmd := exec.CommandContext(ctx, filepath.Join(cfg.bin, "graphsim"), "--seed", seed, "--forward", forward, "--forward-interval", "500ms",
+		"--backup-app-writes", "--job-duration", "4s", "--first-snapshot-age", "1h")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, "", err

@@ -42,6 +42,11 @@ func TestDemoRestoresWhatTheRulesSayAndIgnoresItself(t *testing.T) {
 		"oncall.restore.requested   oncall@contoso.onmicrosoft.com (oid ",
 		"oncall.restore.queued",
 		"restore.done",
+		"== 7. a mass deletion: the administrator deletes 25 critical groups at once",
+		"the breaker tripped and held the rest back; one preview of 26 objects",
+		"ready: 6 changes (group restore: 6)",
+		"/approve → recovering",
+		"25 of 25 bulk groups are live again",
 		"LOCAL MODE ONLY",
 		"TOKEN='ey",
 	} {

@@ -21,16 +21,16 @@ var labPrinters = scenario[3]
 // onCall restores the group the rules left alone through the on-call API,
 // with a token from graphsim's local issuer, follows it to its outcome, and
 // prints the calls to try by hand.
-func onCall(ctx context.Context, out io.Writer, graph *client, simURL, handlerURL string) error {
+func onCall(ctx context.Context, out io.Writer, graph *client, simURL, handlerURL string) (string, error) {
 	fmt.Fprintln(out, "\n== 6. on-call restores the group the rules left alone, with one authenticated HTTP call")
 	token, err := mintToken(ctx, simURL)
 	if err != nil {
-		return err
+		return "", err
 	}
 	api := &oncall.Client{BaseURL: handlerURL, Token: func(context.Context) (string, error) { return token, nil }}
 	queued, err := api.Restore(ctx, oncall.RestoreRequest{ObjectID: labPrinters.id, ObjectType: "group", Reason: "demo: the lab needs its printers back"}, "demo-lab-printers")
 	if err != nil {
-		return err
+		return "", err
 	}
 	fmt.Fprintf(out, "   POST %s/restores → 202, restore %s %s\n", oncall.BasePath, queued.ID, queued.State)
 	var final oncall.RestoreStatus
@@ -39,19 +39,19 @@ func onCall(ctx context.Context, out io.Writer, graph *client, simURL, handlerUR
 		return err == nil && final.Outcome != nil, err
 	})
 	if err != nil {
-		return fmt.Errorf("restore %s never finished: %w", queued.ID, err)
+		return "", fmt.Errorf("restore %s never finished: %w", queued.ID, err)
 	}
 	live, err := graph.live(ctx, labPrinters)
 	if err != nil {
-		return err
+		return "", err
 	}
 	fmt.Fprintf(out, "   GET  %s → %s (verified %v); %s is live: %v\n", final.StatusURL, final.State, final.Verified, labPrinters.name, live)
 	if final.State != "restored" || !live {
-		return fmt.Errorf("restore %s ended %s", final.ID, final.State)
+		return "", fmt.Errorf("restore %s ended %s", final.ID, final.State)
 	}
 	journal, err := api.Journal(ctx, "", labPrinters.id, 20)
 	if err != nil {
-		return err
+		return "", err
 	}
 	fmt.Fprintln(out, "   its journal, oldest first:")
 	for i := len(journal.Entries) - 1; i >= 0; i-- {
@@ -59,9 +59,15 @@ func onCall(ctx context.Context, out io.Writer, graph *client, simURL, handlerUR
 		fmt.Fprintf(out, "     %-26s %s\n", e.Kind, e.Actor)
 	}
 
+	return token, nil
+}
+
+// tryIt prints the calls to try by hand, with the local token: the last
+// thing `make run` says.
+func tryIt(out io.Writer, token, simURL, handlerURL string) {
 	fmt.Fprintln(out, `
    Try the API yourself. LOCAL MODE ONLY: this token was minted by graphsim's
-   local test issuer (roles Recovery.Read and Recovery.Operate, one hour); it
+   local test issuer (roles Recovery.Read, Operate and Approve, one hour); it
    means nothing to a real tenant, where a token comes from Entra ID
    (az account get-access-token --scope api://<your API>/.default).
    It works while the handler runs: 'make run KEEP=1' keeps it up.`)
@@ -71,7 +77,6 @@ func onCall(ctx context.Context, out io.Writer, graph *client, simURL, handlerUR
 	fmt.Fprintf(out, "   curl -s -X POST -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' \\\n"+
 		"     -d '{\"objectId\":\"%s\",\"reason\":\"trying the API\"}' %s%s/restores\n", meganBowen, handlerURL, oncall.BasePath)
 	fmt.Fprintf(out, "   curl -s -H \"Authorization: Bearer $TOKEN\" '%s%s/journal?since=1h'\n", handlerURL, oncall.BasePath)
-	return nil
 }
 
 // meganBowen is the user the printed example deletes and restores; the
@@ -81,7 +86,7 @@ const meganBowen = "b2d4f6a8-3c5e-4d7f-9b1c-2e4a6c8e0f32"
 
 // mintToken asks graphsim's local issuer for an on-call token.
 func mintToken(ctx context.Context, simURL string) (string, error) {
-	body, _ := json.Marshal(idpsim.SimTokenRequest{Audience: apiAudience, Roles: []string{"Recovery.Read", "Recovery.Operate"},
+	body, _ := json.Marshal(idpsim.SimTokenRequest{Audience: apiAudience, Roles: []string{"Recovery.Read", "Recovery.Operate", "Recovery.Approve"},
 		Name: "oncall@contoso.onmicrosoft.com", LifetimeSeconds: int(time.Hour / time.Second)})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, simURL+idpsim.TokenPath, bytes.NewReader(body))
 	if err != nil {
