@@ -20,6 +20,7 @@ import (
 	"github.com/reinstate/reinstate/pkg/graphsim/simtest"
 	"github.com/reinstate/reinstate/pkg/guard"
 	"github.com/reinstate/reinstate/pkg/idpsim"
+	"github.com/reinstate/reinstate/pkg/notify"
 	"github.com/reinstate/reinstate/pkg/pipeline"
 	"github.com/reinstate/reinstate/pkg/recovery"
 	"github.com/reinstate/reinstate/pkg/rules"
@@ -166,8 +167,9 @@ func newOrchEnvN(t *testing.T, bulk int, cfg graphsim.BackupConfig) *orchEnv {
 		}
 		return backup.NewClient(gc, backup.VersionBeta)
 	}
+	dispatcher := notify.NewDispatcher(st, table.Channels, nil, notify.DispatcherOptions{Now: clock.Now, GroupWait: -1})
 	or, err := backup.New(backup.Options{Store: st, Jobs: ownJobs, AsCaller: asCaller, Live: executor, TenantID: orchTenant,
-		Owner: "test", Now: clock.Now})
+		Owner: "test", Now: clock.Now, Announcer: dispatcher})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,6 +266,10 @@ func TestMassDeletionIsRecoveredThroughAnApprovedPreview(t *testing.T) {
 	if c.State != backup.CaseReady || c.Summary == nil || c.Summary.ByTypeAction["group"]["restore"] != orchBulk {
 		t.Fatalf("after the preview: %s, summary %+v", c.State, c.Summary)
 	}
+	// The diff is told to the rule's channel, with how to approve it.
+	if told := toldWith(t, e.st, `"kind":"preview.ready"`, fmt.Sprintf("%d changes (group restore: %d)", orchBulk, orchBulk), "/approve"); told != 1 {
+		t.Errorf("%d messages tell of the ready preview and how to approve it, want 1", told)
+	}
 
 	if _, err := e.or.Approve(t.Context(), c.ID, e.approver, "it.admin@contoso.onmicrosoft.com"); err != nil {
 		t.Fatalf("Approve: %v", err)
@@ -290,6 +296,26 @@ func TestMassDeletionIsRecoveredThroughAnApprovedPreview(t *testing.T) {
 	if got := journalKinds(t, e.st, "backup."); strings.Join(dedupe(got), "\n") != strings.Join(want, "\n") {
 		t.Errorf("journal:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// toldWith counts the recorded messages whose payload holds every part.
+func toldWith(t *testing.T, st store.Store, parts ...string) int {
+	t.Helper()
+	intents, err := st.Intents(t.Context(), store.IntentQuery{Kind: "notify", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, in := range intents {
+		matches := true
+		for _, p := range parts {
+			matches = matches && strings.Contains(string(in.Payload), p)
+		}
+		if matches {
+			n++
+		}
+	}
+	return n
 }
 
 // dedupe drops repeats of the line before (requests merged one by one).
