@@ -72,7 +72,7 @@ Configuration comes from environment variables; see docs/CONFIG.md.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCommand(e), decodeCommand(e), journalCommand(e), deadLettersCommand(e), replayCommand(e), rulesCommand(e), planCommand(e), silenceCommand(e), breakerCommand(e), restoreCommand(e), statusCommand(e), deletedCommand(e), reconcileCommand(e), versionCommand(e))
+	root.AddCommand(serveCommand(e), decodeCommand(e), journalCommand(e), deadLettersCommand(e), replayCommand(e), rulesCommand(e), planCommand(e), silenceCommand(e), breakerCommand(e), restoreCommand(e), statusCommand(e), deletedCommand(e), reconcileCommand(e), snapshotsCommand(e), jobsCommand(e), previewCommand(e), versionCommand(e))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
