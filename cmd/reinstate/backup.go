@@ -16,7 +16,6 @@ import (
 
 	"github.com/reinstate/reinstate/pkg/audit"
 	"github.com/reinstate/reinstate/pkg/backup"
-	"github.com/reinstate/reinstate/pkg/config"
 )
 
 // backupClient is the Backup & Recovery client over Reinstate's own Graph
@@ -138,11 +137,7 @@ the cases are still written and the exit status is 1.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			table, err := config.LoadRules(e.cfg, e.getenv)
-			if err != nil {
-				return err
-			}
-			p, closeParts, err := e.openParts(cmd.Context(), table)
+			p, closeParts, err := e.openRulesParts(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -368,11 +363,7 @@ when the case is recorded (and, with --now, the tick ran), 1 otherwise.`,
 				return err
 			}
 			req.Reason = fmt.Sprintf("reinstate preview: %s (by %s)", strings.TrimSpace(f.reason), e.operator(""))
-			table, err := config.LoadRules(e.cfg, e.getenv)
-			if err != nil {
-				return err
-			}
-			p, closeParts, err := e.openParts(ctx, table)
+			p, closeParts, err := e.openRulesParts(ctx)
 			if err != nil {
 				return err
 			}

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/reinstate/reinstate/pkg/config"
 )
 
 func reconcileCommand(e *env) *cobra.Command {
@@ -26,11 +24,7 @@ no audit event arrived for an hour while deletions went undecided: the event
 pipeline itself may be broken.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			table, err := config.LoadRules(e.cfg, e.getenv)
-			if err != nil {
-				return err
-			}
-			p, closeParts, err := e.openParts(cmd.Context(), table)
+			p, closeParts, err := e.openRulesParts(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -143,15 +143,5 @@ func (e *env) asApprover(version backup.Version) (func(context.Context, string) 
 	if base, err := graphapi.ParseBaseURL(e.cfg.Graph.URL); err == nil && graphapi.IsLoopback(base) {
 		scope = "https://graph.microsoft.com/.default"
 	}
-	return func(ctx context.Context, token string) (backup.Jobs, error) {
-		cred, err := obo.Credential(token)
-		if err != nil {
-			return nil, err
-		}
-		gc, err := graphapi.New(graphapi.Config{BaseURL: e.cfg.Graph.URL, Auth: graphapi.AuthAzure, Credential: cred, Scope: scope})
-		if err != nil {
-			return nil, err
-		}
-		return backup.NewClient(gc, version)
-	}, nil
+	return obo.AsCaller(e.cfg.Graph.URL, scope, version), nil
 }

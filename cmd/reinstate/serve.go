@@ -88,6 +88,16 @@ func (e *env) openParts(ctx context.Context, table *rules.Table) (p parts, close
 	return p, close, nil
 }
 
+// openRulesParts loads the rule table and opens the parts over it, for the
+// commands that act as the service does.
+func (e *env) openRulesParts(ctx context.Context) (parts, func(), error) {
+	table, err := config.LoadRules(e.cfg, e.getenv)
+	if err != nil {
+		return parts{}, nil, err
+	}
+	return e.openParts(ctx, table)
+}
+
 // serveTable is serve with the rule table already loaded.
 func (e *env) serveTable(ctx context.Context, ln net.Listener, table *rules.Table) error {
 	p, closeParts, err := e.openParts(ctx, table)

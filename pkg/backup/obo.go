@@ -224,3 +224,22 @@ func ManagedIdentityAssertion(cred *azidentity.ManagedIdentityCredential) func(c
 		return tok.Token, nil
 	}
 }
+
+// AsCaller returns what Options.AsCaller wants: for each caller's token, a
+// Client over Graph at graphURL acting as that caller through o. scope is
+// what to ask the credential for; empty means graphURL's own ".default",
+// and a local Graph that accepts Microsoft Graph's tokens wants
+// "https://graph.microsoft.com/.default".
+func (o *OnBehalfOf) AsCaller(graphURL, scope string, version Version) func(ctx context.Context, token string) (Jobs, error) {
+	return func(_ context.Context, token string) (Jobs, error) {
+		cred, err := o.Credential(token)
+		if err != nil {
+			return nil, err
+		}
+		gc, err := graphapi.New(graphapi.Config{BaseURL: graphURL, Auth: graphapi.AuthAzure, Credential: cred, Scope: scope})
+		if err != nil {
+			return nil, err
+		}
+		return NewClient(gc, version)
+	}
+}

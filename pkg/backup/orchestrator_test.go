@@ -1,7 +1,6 @@
 package backup_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -156,17 +155,7 @@ func newOrchEnvN(t *testing.T, bulk int, cfg graphsim.BackupConfig) *orchEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	asCaller := func(ctx context.Context, token string) (backup.Jobs, error) {
-		cred, err := obo.Credential(token)
-		if err != nil {
-			return nil, err
-		}
-		gc, err := graphapi.New(graphapi.Config{BaseURL: tn.URL, Auth: graphapi.AuthAzure, Credential: cred, Scope: idpsim.GraphResource + "/.default"})
-		if err != nil {
-			return nil, err
-		}
-		return backup.NewClient(gc, backup.VersionBeta)
-	}
+	asCaller := obo.AsCaller(tn.URL, idpsim.GraphResource+"/.default", backup.VersionBeta)
 	dispatcher := notify.NewDispatcher(st, table.Channels, nil, notify.DispatcherOptions{Now: clock.Now, GroupWait: -1})
 	or, err := backup.New(backup.Options{Store: st, Jobs: ownJobs, AsCaller: asCaller, Live: executor, TenantID: orchTenant,
 		Owner: "test", Now: clock.Now, Announcer: dispatcher})

@@ -89,17 +89,7 @@ func newPreviewEnv(t *testing.T) *previewEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	asCaller := func(ctx context.Context, token string) (backup.Jobs, error) {
-		cred, err := obo.Credential(token)
-		if err != nil {
-			return nil, err
-		}
-		gc, err := graphapi.New(graphapi.Config{BaseURL: tn.URL, Auth: graphapi.AuthAzure, Credential: cred, Scope: idpsim.GraphResource + "/.default"})
-		if err != nil {
-			return nil, err
-		}
-		return backup.NewClient(gc, backup.VersionBeta)
-	}
+	asCaller := obo.AsCaller(tn.URL, idpsim.GraphResource+"/.default", backup.VersionBeta)
 	own, err := graphapi.New(graphapi.Config{BaseURL: tn.URL, Auth: graphapi.AuthStatic, Token: graphTok})
 	if err != nil {
 		t.Fatal(err)
