@@ -453,3 +453,32 @@ func TestTheLockOfADeadInstanceExpires(t *testing.T) {
 		t.Fatalf("case = %s, want previewing", c.State)
 	}
 }
+
+// A recovery job that fails ends the case failed, with what Graph says it
+// could not change, and tells.
+func TestAFailedRecoveryIsReported(t *testing.T) {
+	e := newOrchEnvN(t, 2, graphsim.BackupConfig{JobDuration: 8 * time.Minute, AllowAppWrites: true})
+	e.request(t, 2)
+	e.tick(t)
+	e.clock.Advance(9 * time.Minute)
+	e.tick(t)
+	c := e.onlyCase(t)
+	if c.State != backup.CaseReady {
+		t.Fatalf("preview: %s (%s)", c.State, c.Detail)
+	}
+	if err := e.tn.Sim.SetFaults(graphsim.FaultConfig{FailNextBackupJob: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.or.Approve(t.Context(), c.ID, e.approver, "it.admin@contoso.onmicrosoft.com"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(9 * time.Minute)
+	e.tick(t)
+	c = e.onlyCase(t)
+	if c.State != backup.CaseFailed || c.Recovery == nil || c.Recovery.Status != backup.StatusFailed || !strings.Contains(c.Detail, "ended failed") {
+		t.Fatalf("after a failed recovery: %s, job %+v, %q", c.State, c.Recovery, c.Detail)
+	}
+	if got := journalKinds(t, e.st, "backup.failed"); len(got) != 1 || !strings.Contains(got[0], "it.admin") {
+		t.Errorf("journal: %v, want one backup.failed by the approver", got)
+	}
+}
