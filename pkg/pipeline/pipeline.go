@@ -474,7 +474,7 @@ func outcome(d decide.Decision) string {
 	case d.Mode == rules.ModeObserve && (d.Has(rules.ActionRestore) || d.Has(rules.ActionPreview)):
 		return "observe: would " + strings.Join(d.Actions, ", ")
 	case d.Has(rules.ActionPreview):
-		return "preview requested: Backup & Recovery orchestration is not built yet; restore by hand or through on-call"
+		return "preview: no Backup & Recovery orchestrator in this process; restore by hand or through on-call"
 	case d.GuardName() != "":
 		return d.GuardName() + ": " + joinNonEmpty(", ", strings.Join(d.Actions, ", "), "nothing done")
 	case len(d.Actions) == 0:
