@@ -53,10 +53,16 @@ replay: build
 	@echo "== dead letters"
 	@REINSTATE_STORE=sqlite:$(RUN_DIR)/reinstate.db ./bin/reinstate deadletters
 
-# Vets, then runs every test, including the fuzz targets' seed corpora.
-test:
+# Vets, then runs every test, including the fuzz targets' seed corpora,
+# with one Azurite (the Azure Storage emulator, pinned in package.json and
+# installed into node_modules) for the Table Storage store's conformance
+# suite and the blob tests. withazurite starts it on free loopback ports,
+# passes its connection string in REINSTATE_TEST_AZURITE and stops it when
+# the tests end, pass or fail. A package's tests run alone (`go test
+# ./pkg/store/table/`) start an Azurite of their own.
+test: node_modules/.package-lock.json
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	$(GO) run ./internal/tools/azurite/withazurite -- $(GO) test -count=1 ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...
@@ -96,6 +102,12 @@ card-preview: $(CARDPREVIEW)/node_modules/.package-lock.json
 	cd $(CARDPREVIEW) && node render.mjs \
 		$(CURDIR)/$(CARD_DIR)/restored.json $(CURDIR)/docs/teams-card-restored.png \
 		$(CURDIR)/$(CARD_DIR)/breaker.json $(CURDIR)/docs/teams-card-breaker.png
+
+# The repository's own npm packages (Azurite): npm ci again whenever the
+# lock file changes.
+node_modules/.package-lock.json: package-lock.json package.json
+	@echo "== installing Azurite for the tests (npm ci)"
+	npm ci --no-audit --no-fund
 
 # npm ci again whenever the lock file changes.
 $(CARDPREVIEW)/node_modules/.package-lock.json: $(CARDPREVIEW)/package-lock.json $(CARDPREVIEW)/package.json

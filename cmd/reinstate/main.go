@@ -20,6 +20,7 @@ import (
 	"github.com/reinstate/reinstate/pkg/config"
 	"github.com/reinstate/reinstate/pkg/store"
 	"github.com/reinstate/reinstate/pkg/store/sqlite"
+	"github.com/reinstate/reinstate/pkg/store/table"
 )
 
 // exitError carries a process exit code through cobra without printing twice.
@@ -114,6 +115,14 @@ func openStore(ctx context.Context, spec config.StoreSpec) (store.Store, error) 
 	case config.StoreSQLite:
 		s, err := sqlite.Open(ctx, spec.Location)
 		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", spec, err)
+		}
+		return s, nil
+	case config.StoreTable:
+		s, err := table.Open(ctx, spec.Location)
+		if err != nil {
+			// spec.String, not the location: a connection string holds
+			// the account key.
 			return nil, fmt.Errorf("open store %s: %w", spec, err)
 		}
 		return s, nil

@@ -63,20 +63,41 @@ const DefaultStore = "sqlite:./reinstate.db"
 // StoreKind names a Store implementation.
 type StoreKind string
 
-// Store kinds. The Table Storage kind arrives with the scale-out work.
+// Store kinds.
 const (
+	// StoreSQLite is the embedded store, for one instance.
 	StoreSQLite StoreKind = "sqlite"
+	// StoreTable is the shared store on Azure Table Storage, for instances
+	// that scale out.
+	StoreTable StoreKind = "table"
 )
 
 // StoreSpec says which store to open and where.
 type StoreSpec struct {
 	Kind StoreKind
-	// Location is the implementation's address: a file path for SQLite.
+	// Location is the implementation's address: a file path for SQLite; a
+	// connection string or an account's table endpoint URL for Table
+	// Storage.
 	Location string
 }
 
-// String renders the spec back into REINSTATE_STORE form.
-func (s StoreSpec) String() string { return string(s.Kind) + ":" + s.Location }
+// String renders the spec back into REINSTATE_STORE form, for logs: a
+// connection string's account key or shared access signature is replaced
+// by "REDACTED", so that logging the store never leaks a secret.
+func (s StoreSpec) String() string {
+	location := s.Location
+	if s.Kind == StoreTable && strings.Contains(location, "=") {
+		parts := strings.Split(location, ";")
+		for i, part := range parts {
+			name, _, ok := strings.Cut(part, "=")
+			if ok && (strings.EqualFold(name, "AccountKey") || strings.EqualFold(name, "SharedAccessSignature")) {
+				parts[i] = name + "=REDACTED"
+			}
+		}
+		location = strings.Join(parts, ";")
+	}
+	return string(s.Kind) + ":" + location
+}
 
 // LogFormat selects the slog handler.
 type LogFormat string
@@ -279,8 +300,49 @@ func parseStore(value string) (StoreSpec, error) {
 	switch StoreKind(kind) {
 	case StoreSQLite:
 		return StoreSpec{Kind: StoreSQLite, Location: location}, nil
+	case StoreTable:
+		if err := checkTableLocation(location); err != nil {
+			return StoreSpec{}, err
+		}
+		return StoreSpec{Kind: StoreTable, Location: location}, nil
 	}
-	return StoreSpec{}, fmt.Errorf("store kind %q is not supported (supported: sqlite)", kind)
+	return StoreSpec{}, fmt.Errorf("store kind %q is not supported (supported: sqlite, table)", kind)
+}
+
+// checkTableLocation accepts what the Table store can open: an account's
+// table endpoint (https: the managed identity's token never travels in
+// the clear; an emulator is named by a connection string), or a
+// connection string, UseDevelopmentStorage=true or one naming the account
+// and its key or signature. Messages never quote a connection string,
+// which holds a secret.
+func checkTableLocation(location string) error {
+	if strings.HasPrefix(location, "https://") || strings.HasPrefix(location, "http://") {
+		u, err := url.Parse(location)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("table: %q is not an account URL such as https://ACCOUNT.table.core.windows.net", location)
+		}
+		if u.Scheme != "https" {
+			return fmt.Errorf("table: %q must use https (for Azurite use a connection string)", location)
+		}
+		return nil
+	}
+	fields := map[string]string{}
+	for part := range strings.SplitSeq(strings.TrimSuffix(location, ";"), ";") {
+		name, value, ok := strings.Cut(part, "=")
+		if !ok {
+			return errors.New("table: the location is neither an account URL (https://ACCOUNT.table.core.windows.net) " +
+				"nor a connection string of NAME=VALUE pairs separated by semicolons")
+		}
+		fields[strings.ToLower(strings.TrimSpace(name))] = value
+	}
+	if strings.EqualFold(fields["usedevelopmentstorage"], "true") {
+		return nil
+	}
+	if fields["accountname"] == "" || fields["accountkey"] == "" && fields["sharedaccesssignature"] == "" {
+		return errors.New("table: the connection string needs AccountName and AccountKey or SharedAccessSignature " +
+			"(or is UseDevelopmentStorage=true)")
+	}
+	return nil
 }
 
 func parseLogLevel(value string) (slog.Level, error) {

@@ -118,6 +118,10 @@ func TestLoadRejectsBadValuesByName(t *testing.T) {
 		{"store without kind", map[string]string{EnvStore: "reinstate.db"}, []string{EnvStore, "KIND:LOCATION"}},
 		{"unknown store kind", map[string]string{EnvStore: "postgres:db"}, []string{EnvStore, `"postgres"`}},
 		{"store without location", map[string]string{EnvStore: "sqlite:"}, []string{EnvStore}},
+		{"table without location", map[string]string{EnvStore: "table:"}, []string{EnvStore}},
+		{"table url not https", map[string]string{EnvStore: "table:http://acct.table.core.windows.net"}, []string{EnvStore, "https"}},
+		{"table neither url nor connection string", map[string]string{EnvStore: "table:acct"}, []string{EnvStore, "connection string"}},
+		{"table connection string without key", map[string]string{EnvStore: "table:AccountName=acct;TableEndpoint=http://127.0.0.1:1/acct"}, []string{EnvStore, "AccountKey"}},
 		{"log level", map[string]string{EnvLogLevel: "loud"}, []string{EnvLogLevel, `"loud"`}},
 		{"log format", map[string]string{EnvLogFormat: "xml"}, []string{EnvLogFormat}},
 		{"lease not a duration", map[string]string{EnvClaimLease: "soon"}, []string{EnvClaimLease, `"soon"`}},
@@ -158,5 +162,34 @@ func TestLoadRejectsBadValuesByName(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestStoreTable(t *testing.T) {
+	for _, tc := range []struct{ value, want string }{
+		{"table:UseDevelopmentStorage=true", "table:UseDevelopmentStorage=true"},
+		{"table:https://acct.table.core.windows.net", "table:https://acct.table.core.windows.net"},
+		{"table:https://acct.table.core.windows.net/", "table:https://acct.table.core.windows.net/"},
+		// The account key never shows in String, which logs use.
+		{"table:DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;",
+			"table:DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=REDACTED;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"},
+		{"table:AccountName=acct;SharedAccessSignature=sv=2024&sig=c2VjcmV0",
+			"table:AccountName=acct;SharedAccessSignature=REDACTED"},
+	} {
+		spec, err := parseStore(tc.value)
+		if err != nil {
+			t.Errorf("parseStore(%q): %v", tc.value, err)
+			continue
+		}
+		if spec.Kind != StoreTable || "table:"+spec.Location != tc.value {
+			t.Errorf("parseStore(%q) = %+v", tc.value, spec)
+		}
+		if got := spec.String(); got != tc.want {
+			t.Errorf("String() = %q, want %q", got, tc.want)
+		}
+	}
+	// A refused connection string is not echoed: it holds the key.
+	if _, err := parseStore("table:AccountName=acct;TableEndpoint=x;Secretish=c2VjcmV0"); err == nil || strings.Contains(err.Error(), "c2VjcmV0") {
+		t.Errorf("parseStore(bad connection string) = %v; want an error that does not quote it", err)
 	}
 }
