@@ -14,9 +14,9 @@
 // count and remember alone, and a storm spread over several instances
 // would slip under every one of their thresholds.
 //
-// Implementations: package sqlite (embedded, one instance) here; a shared one
-// on Azure Table Storage slots in behind the same interface, and both must
-// pass the conformance suite in package storetest.
+// Implementations: package sqlite (embedded, one instance) and package
+// table (Azure Table Storage, shared by every instance of a scaled-out
+// deployment); both pass the conformance suite in package storetest.
 package store
 
 import (
