@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 }
 
 // open opens a store on tables of its own, so that every test starts empty.
-func open(t *testing.T) *Store {
+func open(t testing.TB) *Store {
 	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
