@@ -73,7 +73,7 @@ Configuration comes from environment variables; see docs/CONFIG.md.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCommand(e), decodeCommand(e), journalCommand(e), deadLettersCommand(e), replayCommand(e), rulesCommand(e), planCommand(e), silenceCommand(e), breakerCommand(e), restoreCommand(e), statusCommand(e), deletedCommand(e), reconcileCommand(e), snapshotsCommand(e), jobsCommand(e), previewCommand(e), versionCommand(e))
+	root.AddCommand(serveCommand(e), decodeCommand(e), journalCommand(e), deadLettersCommand(e), replayCommand(e), rulesCommand(e), planCommand(e), silenceCommand(e), breakerCommand(e), restoreCommand(e), statusCommand(e), deletedCommand(e), reconcileCommand(e), snapshotsCommand(e), jobsCommand(e), previewCommand(e), workerCommand(e), versionCommand(e))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -119,7 +119,11 @@ func openStore(ctx context.Context, spec config.StoreSpec) (store.Store, error) 
 		}
 		return s, nil
 	case config.StoreTable:
-		s, err := table.Open(ctx, spec.Location)
+		var opts []table.Option
+		if prefix := os.Getenv(table.EnvTablePrefix); prefix != "" {
+			opts = append(opts, table.WithTablePrefix(prefix))
+		}
+		s, err := table.Open(ctx, spec.Location, opts...)
 		if err != nil {
 			// spec.String, not the location: a connection string holds
 			// the account key.

@@ -50,7 +50,16 @@ const (
 	EnvAPISecret     = "REINSTATE_API_CLIENT_SECRET"
 	EnvBackupVersion = "REINSTATE_BACKUP_API_VERSION"
 	EnvBackupPoll    = "REINSTATE_BACKUP_POLL"
+
+	// The standalone worker's Event Hubs source (`reinstate worker`).
+	EnvEventHubNamespace     = "REINSTATE_EVENTHUB_NAMESPACE"
+	EnvEventHubName          = "REINSTATE_EVENTHUB_NAME"
+	EnvEventHubConsumerGroup = "REINSTATE_EVENTHUB_CONSUMER_GROUP"
+	EnvCheckpointURL         = "REINSTATE_CHECKPOINT_URL"
 )
+
+// DefaultConsumerGroup is Event Hubs' default consumer group.
+const DefaultConsumerGroup = "$Default"
 
 // DefaultAPIAuthority is the Entra ID authority whose tokens the on-call
 // API accepts (Learn entra/identity-platform/authentication-national-cloud
@@ -87,16 +96,22 @@ type StoreSpec struct {
 func (s StoreSpec) String() string {
 	location := s.Location
 	if s.Kind == StoreTable && strings.Contains(location, "=") {
-		parts := strings.Split(location, ";")
-		for i, part := range parts {
-			name, _, ok := strings.Cut(part, "=")
-			if ok && (strings.EqualFold(name, "AccountKey") || strings.EqualFold(name, "SharedAccessSignature")) {
-				parts[i] = name + "=REDACTED"
-			}
-		}
-		location = strings.Join(parts, ";")
+		location = redactConnectionString(location)
 	}
 	return string(s.Kind) + ":" + location
+}
+
+// redactConnectionString replaces a connection string's account key and
+// shared access signature by "REDACTED".
+func redactConnectionString(cs string) string {
+	parts := strings.Split(cs, ";")
+	for i, part := range parts {
+		name, _, ok := strings.Cut(part, "=")
+		if ok && (strings.EqualFold(name, "AccountKey") || strings.EqualFold(name, "SharedAccessSignature")) {
+			parts[i] = name + "=REDACTED"
+		}
+	}
+	return strings.Join(parts, ";")
 }
 
 // LogFormat selects the slog handler.
@@ -146,6 +161,64 @@ type Config struct {
 	BackupPoll time.Duration
 	// API configures the on-call API's token check.
 	API APIConfig
+	// EventHub is where `reinstate worker` reads audit events from; the
+	// other commands ignore it.
+	EventHub EventHubConfig
+}
+
+// EventHubConfig names the event hub `reinstate worker` consumes and the
+// blob container that holds its checkpoints and partition ownership.
+type EventHubConfig struct {
+	// Namespace is the fully qualified namespace, such as
+	// ns.servicebus.windows.net.
+	Namespace string
+	// Name is the event hub the Entra diagnostic setting streams to.
+	Name string
+	// ConsumerGroup defaults to $Default; give Reinstate one of its own.
+	ConsumerGroup string
+	// Checkpoints is the blob container for checkpoints and ownership.
+	Checkpoints CheckpointSpec
+}
+
+// Missing names the variables `reinstate worker` needs that are unset.
+func (c EventHubConfig) Missing() []string {
+	var missing []string
+	if c.Namespace == "" {
+		missing = append(missing, EnvEventHubNamespace)
+	}
+	if c.Name == "" {
+		missing = append(missing, EnvEventHubName)
+	}
+	if c.Checkpoints.IsZero() {
+		missing = append(missing, EnvCheckpointURL)
+	}
+	return missing
+}
+
+// CheckpointSpec is REINSTATE_CHECKPOINT_URL parsed: either a container
+// URL, reached with the managed identity, or a storage connection string
+// and a container name.
+type CheckpointSpec struct {
+	// ContainerURL is https://ACCOUNT.blob.core.windows.net/CONTAINER.
+	ContainerURL string
+	// ConnectionString is a storage connection string (a secret: String
+	// never shows its key), without the Container field.
+	ConnectionString string `json:"-"`
+	// Container is the container named by a connection string's
+	// Container field.
+	Container string
+}
+
+// IsZero reports whether no checkpoint container is configured.
+func (c CheckpointSpec) IsZero() bool { return c.ContainerURL == "" && c.ConnectionString == "" }
+
+// String renders the spec for logs, with a connection string's key or
+// signature redacted.
+func (c CheckpointSpec) String() string {
+	if c.ContainerURL != "" || c.ConnectionString == "" {
+		return c.ContainerURL
+	}
+	return redactConnectionString(c.ConnectionString) + ";Container=" + c.Container
 }
 
 // APIConfig says which Entra ID access tokens the on-call API accepts.
@@ -245,6 +318,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	errs = append(errs, loadRecovery(getenv, &cfg)...)
 	errs = append(errs, loadAPI(getenv, &cfg)...)
+	errs = append(errs, loadEventHub(getenv, &cfg)...)
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
@@ -495,4 +569,79 @@ func parsePositive(value string, def int) (int, error) {
 		return 0, fmt.Errorf("%q is not a whole number above zero", value)
 	}
 	return n, nil
+}
+
+// loadEventHub reads the worker's Event Hubs settings. Unset is fine here:
+// only `reinstate worker` needs them, and it refuses to start without them
+// (EventHubConfig.Missing); a value that is set must be well formed.
+func loadEventHub(getenv func(string) string, cfg *Config) []error {
+	var errs []error
+	eh := EventHubConfig{
+		Namespace:     strings.TrimSpace(getenv(EnvEventHubNamespace)),
+		Name:          strings.TrimSpace(getenv(EnvEventHubName)),
+		ConsumerGroup: valueOr(getenv, EnvEventHubConsumerGroup, DefaultConsumerGroup),
+	}
+	if ns := eh.Namespace; ns != "" && (strings.Contains(ns, "://") || strings.ContainsAny(ns, "/:; ") || !strings.Contains(ns, ".")) {
+		errs = append(errs, fmt.Errorf("%s: %q is not a fully qualified namespace such as NAME.servicebus.windows.net (no scheme, no path)", EnvEventHubNamespace, ns))
+	}
+	if strings.ContainsAny(eh.Name, "/ ") {
+		errs = append(errs, fmt.Errorf("%s: %q is not an event hub name", EnvEventHubName, eh.Name))
+	}
+	if v := strings.TrimSpace(getenv(EnvCheckpointURL)); v != "" {
+		spec, err := parseCheckpoint(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", EnvCheckpointURL, err))
+		}
+		eh.Checkpoints = spec
+	}
+	cfg.EventHub = eh
+	return errs
+}
+
+// parseCheckpoint accepts a blob container URL,
+// https://ACCOUNT.blob.core.windows.net/CONTAINER, or a storage connection
+// string with an added Container=NAME field (for Azurite). Messages never
+// quote a connection string, which holds a secret.
+func parseCheckpoint(value string) (CheckpointSpec, error) {
+	if strings.HasPrefix(value, "https://") || strings.HasPrefix(value, "http://") {
+		u, err := url.Parse(value)
+		container := ""
+		if err == nil {
+			container = strings.Trim(u.Path, "/")
+		}
+		if err != nil || u.Host == "" || container == "" || strings.Contains(container, "/") || u.RawQuery != "" {
+			return CheckpointSpec{}, fmt.Errorf("%q is not a container URL such as https://ACCOUNT.blob.core.windows.net/CONTAINER", value)
+		}
+		if u.Scheme != "https" {
+			return CheckpointSpec{}, fmt.Errorf("%q must use https (for Azurite use a connection string with Container=NAME)", value)
+		}
+		return CheckpointSpec{ContainerURL: strings.TrimSuffix(value, "/")}, nil
+	}
+	var kept []string
+	spec := CheckpointSpec{}
+	fields := map[string]string{}
+	for part := range strings.SplitSeq(strings.TrimSuffix(value, ";"), ";") {
+		name, v, ok := strings.Cut(part, "=")
+		if !ok {
+			return CheckpointSpec{}, errors.New("neither a container URL (https://ACCOUNT.blob.core.windows.net/CONTAINER) " +
+				"nor a connection string of NAME=VALUE pairs separated by semicolons")
+		}
+		name = strings.TrimSpace(name)
+		if strings.EqualFold(name, "Container") {
+			spec.Container = strings.TrimSpace(v)
+			continue
+		}
+		fields[strings.ToLower(name)] = v
+		kept = append(kept, part)
+	}
+	if spec.Container == "" {
+		return CheckpointSpec{}, errors.New("the connection string needs a Container=NAME field naming the checkpoint container")
+	}
+	if !strings.EqualFold(fields["usedevelopmentstorage"], "true") &&
+		(fields["accountname"] == "" || fields["accountkey"] == "" && fields["sharedaccesssignature"] == "") {
+		return CheckpointSpec{}, errors.New("the connection string needs AccountName and AccountKey or SharedAccessSignature " +
+			"(or is UseDevelopmentStorage=true)")
+	}
+	spec.ConnectionString = strings.Join(kept, ";")
+	return spec, nil
 }

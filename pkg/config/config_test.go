@@ -34,6 +34,7 @@ func TestLoadDefaults(t *testing.T) {
 		WriteWindow:    DefaultWriteWindow,
 		Workers:        DefaultWorkers,
 		API:            APIConfig{Authority: DefaultAPIAuthority, BackupVersion: "beta"},
+		EventHub:       EventHubConfig{ConsumerGroup: DefaultConsumerGroup},
 		// Beside the binary, whatever the working directory.
 		RulesPath: filepath.Join(filepath.Dir(must(os.Executable())), "rules.yaml"),
 	}
@@ -74,6 +75,10 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		EnvAPIClientID:                 "3f8a2c1e-4b5d-4e6f-8a9b-0c1d2e3f4a5b",
 		EnvBackupVersion:               "v1.0",
 		EnvBackupPoll:                  "2s",
+		EnvEventHubNamespace:           "evhns-reinstate.servicebus.windows.net",
+		EnvEventHubName:                "entra-audit",
+		EnvEventHubConsumerGroup:       "reinstate",
+		EnvCheckpointURL:               "https://streinstate.blob.core.windows.net/checkpoints/",
 	}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -97,6 +102,8 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		Workers:        8,
 		API: APIConfig{Audiences: []string{"api://reinstate-contoso", "3f8a2c1e-4b5d-4e6f-8a9b-0c1d2e3f4a5b"}, Authority: "https://login.microsoftonline.us",
 			ClientID: "3f8a2c1e-4b5d-4e6f-8a9b-0c1d2e3f4a5b", BackupVersion: "v1.0"},
+		EventHub: EventHubConfig{Namespace: "evhns-reinstate.servicebus.windows.net", Name: "entra-audit", ConsumerGroup: "reinstate",
+			Checkpoints: CheckpointSpec{ContainerURL: "https://streinstate.blob.core.windows.net/checkpoints"}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load() = %+v, want %+v", cfg, want)
@@ -148,6 +155,12 @@ func TestLoadRejectsBadValuesByName(t *testing.T) {
 		{"api client id not a guid", map[string]string{EnvAPIClientID: "reinstate"}, []string{EnvAPIClientID}},
 		{"client secret off loopback", map[string]string{EnvAPISecret: "s"}, []string{EnvAPISecret, "loopback"}},
 		{"backup api version", map[string]string{EnvBackupVersion: "v2"}, []string{EnvBackupVersion, `"v2"`}},
+		{"event hub namespace as a URL", map[string]string{EnvEventHubNamespace: "https://ns.servicebus.windows.net/"}, []string{EnvEventHubNamespace, "fully qualified"}},
+		{"event hub namespace not qualified", map[string]string{EnvEventHubNamespace: "ns"}, []string{EnvEventHubNamespace}},
+		{"checkpoint url without a container", map[string]string{EnvCheckpointURL: "https://acct.blob.core.windows.net"}, []string{EnvCheckpointURL, "CONTAINER"}},
+		{"checkpoint url over http", map[string]string{EnvCheckpointURL: "http://acct.blob.core.windows.net/c"}, []string{EnvCheckpointURL, "https"}},
+		{"checkpoint connection string without a container", map[string]string{EnvCheckpointURL: "UseDevelopmentStorage=true"}, []string{EnvCheckpointURL, "Container"}},
+		{"checkpoint connection string without a key", map[string]string{EnvCheckpointURL: "AccountName=a;Container=c"}, []string{EnvCheckpointURL, "AccountKey"}},
 		{"every problem at once", map[string]string{EnvStore: "x", EnvLogLevel: "loud", EnvShutdownGrace: "-"}, []string{EnvStore, EnvLogLevel, EnvShutdownGrace}},
 	}
 	for _, tt := range tests {
@@ -191,5 +204,30 @@ func TestStoreTable(t *testing.T) {
 	// A refused connection string is not echoed: it holds the key.
 	if _, err := parseStore("table:AccountName=acct;TableEndpoint=x;Secretish=c2VjcmV0"); err == nil || strings.Contains(err.Error(), "c2VjcmV0") {
 		t.Errorf("parseStore(bad connection string) = %v; want an error that does not quote it", err)
+	}
+}
+
+func TestCheckpointConnectionString(t *testing.T) {
+	cs := "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+	spec, err := parseCheckpoint(cs + "Container=checkpoints")
+	if err != nil {
+		t.Fatalf("parseCheckpoint: %v", err)
+	}
+	if spec.Container != "checkpoints" || spec.ContainerURL != "" || spec.ConnectionString != strings.TrimSuffix(cs, ";") {
+		t.Errorf("parseCheckpoint = %+v", spec)
+	}
+	if got := spec.String(); strings.Contains(got, "c2VjcmV0") || !strings.Contains(got, "AccountKey=REDACTED") || !strings.HasSuffix(got, "Container=checkpoints") {
+		t.Errorf("String() = %q; want the key redacted and the container named", got)
+	}
+	// A refused connection string is not echoed: it holds the key.
+	if _, err := parseCheckpoint("AccountName=a;AccountKey=c2VjcmV0"); err == nil || strings.Contains(err.Error(), "c2VjcmV0") {
+		t.Errorf("parseCheckpoint(no container) = %v; want an error that does not quote it", err)
+	}
+	cfg, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.EventHub.Missing(); !reflect.DeepEqual(got, []string{EnvEventHubNamespace, EnvEventHubName, EnvCheckpointURL}) {
+		t.Errorf("Missing() = %v", got)
 	}
 }

@@ -52,6 +52,12 @@ const devStorageConnection = "DefaultEndpointsProtocol=http;AccountName=devstore
 // app's own tables.
 const DefaultTablePrefix = "reinstate"
 
+// EnvTablePrefix names the environment variable with which `reinstate`
+// opens the store with WithTablePrefix instead of DefaultTablePrefix, so
+// that processes in tests share tables of their own in one Azurite. It is
+// not documented for deployments, which keep the default.
+const EnvTablePrefix = "REINSTATE_TABLE_PREFIX"
+
 // maxRetries bounds the re-reads of one read-modify-write that keeps losing
 // to other writers. Each loss means another writer made progress, so
 // running out means heavy contention on one entity, reported as an error
