@@ -96,27 +96,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "FAIL: build reinstate: %v\n%s", err, out)
 		return 1
 	}
-	connection = os.Getenv(azurite.EnvConnection)
-	if connection != "" {
-		return m.Run()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	root, err := azurite.RepoRoot()
-	var srv *azurite.Server
-	if err == nil {
-		srv, err = azurite.Start(ctx, root)
-	}
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: the contention tests need Azurite: %v\n"+
-			"Run them with `make test`, or install Azurite with `npm ci` at the repository root (Node.js and npm needed) "+
-			"and run `go test ./internal/e2e/`, or set %s to an Azurite connection string.\n",
-			err, azurite.EnvConnection)
-		return 1
-	}
-	defer srv.Stop()
-	connection = srv.ConnectionString
-	return m.Run()
+	return azurite.RunTests(m, &connection, "the contention tests", "./internal/e2e/")
 }
 
 // cluster is one test's world: graphsim in-process, tables of its own in

@@ -1,13 +1,11 @@
 package eventhubs
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
@@ -24,27 +22,7 @@ var connection string
 // named already. It fails rather than skips when it cannot: the checkpoint
 // store is tested against a real Azurite or not at all.
 func TestMain(m *testing.M) {
-	connection = os.Getenv(azurite.EnvConnection)
-	if connection != "" {
-		os.Exit(m.Run())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	root, err := azurite.RepoRoot()
-	var srv *azurite.Server
-	if err == nil {
-		srv, err = azurite.Start(ctx, root)
-	}
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: the blob checkpoint tests need Azurite: %v\n"+
-			"Run them with `make test`, or install Azurite with `npm ci` at the repository root and run `go test ./pkg/eventhubs/`, "+
-			"or set %s to an Azurite connection string.\n", err, azurite.EnvConnection)
-		os.Exit(1)
-	}
-	connection = srv.ConnectionString
-	code := m.Run()
-	srv.Stop()
-	os.Exit(code)
+	os.Exit(azurite.RunTests(m, &connection, "the blob checkpoint tests", "./pkg/eventhubs/"))
 }
 
 // openStore opens a checkpoint store on container name, as one replica.

@@ -198,3 +198,32 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// RunTests is a test package's TestMain body for tests that need Azurite:
+// it sets *connection to the Azurite `make test` started (EnvConnection),
+// or starts one from the repository's node_modules (running npm ci first
+// when it is missing) and stops it afterwards, then runs m. It fails,
+// never skips, when Azurite cannot be had: what needs it is tested against
+// a real Azurite or not at all. what names the tests in that message, and
+// pkg the package path to `go test`.
+func RunTests(m interface{ Run() int }, connection *string, what, pkg string) int {
+	if *connection = os.Getenv(EnvConnection); *connection != "" {
+		return m.Run()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	root, err := RepoRoot()
+	var srv *Server
+	if err == nil {
+		srv, err = Start(ctx, root)
+	}
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %s need Azurite: %v\n"+
+			"Run them with `make test`, or install Azurite with `npm ci` at the repository root (Node.js and npm needed) "+
+			"and run `go test %s`, or set %s to an Azurite connection string.\n", what, err, pkg, EnvConnection)
+		return 1
+	}
+	defer srv.Stop()
+	*connection = srv.ConnectionString
+	return m.Run()
+}

@@ -2,7 +2,6 @@ package table
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -27,28 +26,7 @@ var connection string
 // than skips when it cannot: the shared store is tested against a real
 // Azurite or not at all.
 func TestMain(m *testing.M) {
-	connection = os.Getenv(azurite.EnvConnection)
-	if connection != "" {
-		os.Exit(m.Run())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	root, err := azurite.RepoRoot()
-	var srv *azurite.Server
-	if err == nil {
-		srv, err = azurite.Start(ctx, root)
-	}
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: the Table Storage tests need Azurite: %v\n"+
-			"Run them with `make test`, or install Azurite with `npm ci` at the repository root (Node.js and npm needed) "+
-			"and run `go test ./pkg/store/table/`, or set %s to an Azurite connection string.\n",
-			err, azurite.EnvConnection)
-		os.Exit(1)
-	}
-	connection = srv.ConnectionString
-	code := m.Run()
-	srv.Stop()
-	os.Exit(code)
+	os.Exit(azurite.RunTests(m, &connection, "the Table Storage tests", "./pkg/store/table/"))
 }
 
 // open opens a store on tables of its own, so that every test starts empty.
