@@ -20,11 +20,8 @@ func (s *Store) AcquireLock(ctx context.Context, name, owner string, now, until 
 }
 
 func (s *Store) acquireLock(ctx context.Context, name, owner string, now, until time.Time) (store.Lock, bool, error) {
-	switch {
-	case name == "" || owner == "":
-		return store.Lock{}, false, fmt.Errorf("%w: empty name or owner", store.ErrInvalid)
-	case !until.After(now):
-		return store.Lock{}, false, fmt.Errorf("%w: until %s is not after now %s", store.ErrInvalid, until, now)
+	if err := store.CheckLock(name, owner, now, until); err != nil {
+		return store.Lock{}, false, err
 	}
 	nowNs, untilNs, err := leaseTimes(now, until)
 	if err != nil {

@@ -414,8 +414,8 @@ func (m *memory) ExpireIntents(ctx context.Context, cutoff time.Time, limit int)
 }
 
 func (m *memory) RecordHit(ctx context.Context, scope, id string, at time.Time) (bool, error) {
-	if scope == "" || id == "" {
-		return false, fmt.Errorf("%w: empty scope or id", store.ErrInvalid)
+	if err := store.CheckHit(scope, id); err != nil {
+		return false, err
 	}
 	if err := m.lock(ctx); err != nil {
 		return false, err
@@ -474,8 +474,8 @@ func (m *memory) ExpireHits(ctx context.Context, cutoff time.Time, limit int) (i
 }
 
 func (m *memory) PutMark(ctx context.Context, mark store.Mark, now time.Time) error {
-	if mark.Key == "" || mark.Until.IsZero() || len(mark.Value) > store.MaxMarkValue {
-		return fmt.Errorf("%w: bad mark", store.ErrInvalid)
+	if err := store.CheckMark(mark); err != nil {
+		return err
 	}
 	if err := m.lock(ctx); err != nil {
 		return err
@@ -517,8 +517,8 @@ func (m *memory) PutSilence(ctx context.Context, sl store.Silence, now time.Time
 	if sl.StartsAt.IsZero() {
 		sl.StartsAt = now
 	}
-	if sl.Rule == "" && sl.Initiator == "" && sl.ObjectID == "" || sl.Reason == "" || !sl.EndsAt.After(sl.StartsAt) {
-		return store.Silence{}, fmt.Errorf("%w: bad silence", store.ErrInvalid)
+	if err := store.CheckSilence(sl); err != nil {
+		return store.Silence{}, err
 	}
 	if err := m.lock(ctx); err != nil {
 		return store.Silence{}, err
@@ -582,8 +582,8 @@ func (m *memory) AcquireLock(ctx context.Context, name, owner string, now, until
 		return store.Lock{}, false, err
 	}
 	defer m.mu.Unlock()
-	if name == "" || owner == "" || !until.After(now) {
-		return store.Lock{}, false, store.ErrInvalid
+	if err := store.CheckLock(name, owner, now, until); err != nil {
+		return store.Lock{}, false, err
 	}
 	if held, ok := m.locks[name]; ok && held.Until.After(now) {
 		held.Token = ""
@@ -632,8 +632,8 @@ func (m *memory) PutRecord(ctx context.Context, rec store.Record, now time.Time)
 		return store.Record{}, err
 	}
 	defer m.mu.Unlock()
-	if rec.Kind == "" || rec.ID == "" || rec.Until.IsZero() || len(rec.Value) > store.MaxRecordValue || rec.Version < 0 {
-		return store.Record{}, store.ErrInvalid
+	if err := store.CheckRecord(rec); err != nil {
+		return store.Record{}, err
 	}
 	key := [2]string{rec.Kind, rec.ID}
 	old, exists := m.records[key]

@@ -32,11 +32,8 @@ func (s *Store) recordHit(ctx context.Context, scope, id string, at time.Time) (
 	if err := s.usable(ctx); err != nil {
 		return false, err
 	}
-	switch {
-	case scope == "":
-		return false, fmt.Errorf("%w: empty scope", store.ErrInvalid)
-	case id == "":
-		return false, fmt.Errorf("%w: empty id", store.ErrInvalid)
+	if err := store.CheckHit(scope, id); err != nil {
+		return false, err
 	}
 	atNs, err := nanos(at)
 	if err != nil {
@@ -169,14 +166,8 @@ func (s *Store) putMark(ctx context.Context, mark store.Mark, now time.Time) err
 	if err := s.usable(ctx); err != nil {
 		return err
 	}
-	switch {
-	case mark.Key == "":
-		return fmt.Errorf("%w: empty key", store.ErrInvalid)
-	case mark.Until.IsZero():
-		return fmt.Errorf("%w: no until", store.ErrInvalid)
-	case len(mark.Value) > store.MaxMarkValue:
-		return fmt.Errorf("%w: value of %d bytes is over the limit of %d",
-			store.ErrInvalid, len(mark.Value), store.MaxMarkValue)
+	if err := store.CheckMark(mark); err != nil {
+		return err
 	}
 	untilNs, err := nanos(mark.Until)
 	if err != nil {
@@ -284,14 +275,8 @@ func (s *Store) putSilence(ctx context.Context, in store.Silence, now time.Time)
 	if in.StartsAt.IsZero() {
 		in.StartsAt = now
 	}
-	switch {
-	case in.Rule == "" && in.Initiator == "" && in.ObjectID == "":
-		return store.Silence{}, fmt.Errorf("%w: no rule, initiator or object id to match", store.ErrInvalid)
-	case in.Reason == "":
-		return store.Silence{}, fmt.Errorf("%w: empty reason", store.ErrInvalid)
-	case !in.EndsAt.After(in.StartsAt):
-		return store.Silence{}, fmt.Errorf("%w: ends at %s, not after it starts, %s", store.ErrInvalid,
-			in.EndsAt.Format(time.RFC3339Nano), in.StartsAt.Format(time.RFC3339Nano))
+	if err := store.CheckSilence(in); err != nil {
+		return store.Silence{}, err
 	}
 	in.ID, _ = s.stamp(now)
 	in.StartsAt, in.EndsAt, in.CreatedAt = in.StartsAt.UTC(), in.EndsAt.UTC(), now.UTC()

@@ -30,11 +30,8 @@ func (s *Store) acquireLock(ctx context.Context, name, owner string, now, until 
 	if err := s.usable(ctx); err != nil {
 		return store.Lock{}, false, err
 	}
-	switch {
-	case name == "" || owner == "":
-		return store.Lock{}, false, fmt.Errorf("%w: empty name or owner", store.ErrInvalid)
-	case !until.After(now):
-		return store.Lock{}, false, fmt.Errorf("%w: until %s is not after now %s", store.ErrInvalid, until, now)
+	if err := store.CheckLock(name, owner, now, until); err != nil {
+		return store.Lock{}, false, err
 	}
 	nowNs, err := nanos(now)
 	if err != nil {

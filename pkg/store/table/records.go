@@ -37,15 +37,8 @@ func (s *Store) putRecord(ctx context.Context, rec store.Record, now time.Time) 
 	if err := s.usable(ctx); err != nil {
 		return store.Record{}, err
 	}
-	switch {
-	case rec.Kind == "" || rec.ID == "":
-		return store.Record{}, fmt.Errorf("%w: empty kind or id", store.ErrInvalid)
-	case rec.Until.IsZero():
-		return store.Record{}, fmt.Errorf("%w: no until", store.ErrInvalid)
-	case len(rec.Value) > store.MaxRecordValue:
-		return store.Record{}, fmt.Errorf("%w: value of %d bytes is over the limit of %d", store.ErrInvalid, len(rec.Value), store.MaxRecordValue)
-	case rec.Version < 0:
-		return store.Record{}, fmt.Errorf("%w: negative version", store.ErrInvalid)
+	if err := store.CheckRecord(rec); err != nil {
+		return store.Record{}, err
 	}
 	pk, rk, err := recordKeys(rec.Kind, rec.ID)
 	if err != nil {
