@@ -109,13 +109,12 @@ func (e *env) serveTable(ctx context.Context, ln net.Listener, table *rules.Tabl
 	if table.Mode == rules.ModeEnforce && len(e.cfg.SelfIDs) == 0 && e.cfg.Graph.Auth != config.GraphAuthAzure {
 		e.log.Warn("REINSTATE_SELF_IDS is empty: Reinstate cannot recognise its own restores in the audit log")
 	}
-	st, worker, executor, dispatcher, guards, cases := p.st, p.worker, p.executor, p.dispatcher, p.guards, p.cases
 	srv, sweeper, err := e.newServer(p)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	api, closeAPI, err := e.newOnCallAPI(st, executor, guards, table, cases, worker.Notify)
+	api, closeAPI, err := e.newOnCallAPI(p)
 	if err != nil {
 		ln.Close()
 		return err
@@ -129,20 +128,28 @@ func (e *env) serveTable(ctx context.Context, ln net.Listener, table *rules.Tabl
 	// The workers outlive ctx (the SIGTERM) until the server has drained,
 	// so that intents recorded by the last invocations can still start,
 	// and then send what is due once more.
-	workerCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	stopWorkers := e.runWorkers(ctx, p, sweeper)
+	err = srv.Serve(ctx, ln)
+	stopWorkers()
+	return err
+}
+
+// runWorkers starts what runs beside the handler or the worker, in process:
+// the restore worker, the notifications, the Backup & Recovery cases and
+// the reconciliation sweep. They outlive ctx until stop, which ends them
+// and waits for them.
+func (e *env) runWorkers(ctx context.Context, p parts, sweeper *reconcile.Sweeper) (stop func()) {
+	workerCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
-	workers.Go(func() { _ = worker.Run(workerCtx, workerPoll) })
-	workers.Go(func() { e.runNotifications(workerCtx, dispatcher) })
+	workers.Go(func() { _ = p.worker.Run(workerCtx, workerPoll) })
+	workers.Go(func() { e.runNotifications(workerCtx, p.dispatcher) })
 	workers.Go(func() {
-		e.every(workerCtx, e.cfg.BackupPoll, "Backup & Recovery cases", func(ctx context.Context) error { _, err := cases.Tick(ctx); return err })
+		e.every(workerCtx, e.cfg.BackupPoll, "Backup & Recovery cases", func(ctx context.Context) error { _, err := p.cases.Tick(ctx); return err })
 	})
 	workers.Go(func() {
 		e.every(workerCtx, sweepPoll, "reconciliation", func(ctx context.Context) error { _, err := sweeper.Sweep(ctx, false); return err })
 	})
-	err = srv.Serve(ctx, ln)
-	stopWorkers()
-	workers.Wait()
-	return err
+	return func() { cancel(); workers.Wait() }
 }
 
 // workerPoll is how often the worker looks for due intents (retries whose
@@ -249,7 +256,7 @@ func (e *env) newServer(p parts) (*customhandler.Server, *reconcile.Sweeper, err
 // newOnCallAPI is the on-call API over the same store, executor, guards and
 // rule table as the pipeline. Without REINSTATE_API_AUDIENCES it is shut:
 // every authenticated route answers 503.
-func (e *env) newOnCallAPI(st store.Store, executor *recovery.Executor, guards *guard.Guards, table *rules.Table, cases *backup.Orchestrator, wake func()) (*oncall.Server, func(), error) {
+func (e *env) newOnCallAPI(p parts) (*oncall.Server, func(), error) {
 	var auth oncall.Authenticator = shutAPI{}
 	closeAuth := func() {}
 	if e.cfg.API.Enabled() {
@@ -261,8 +268,8 @@ func (e *env) newOnCallAPI(st store.Store, executor *recovery.Executor, guards *
 	} else {
 		e.log.Info("on-call API shut: set " + config.EnvAPIAudiences + " to open it")
 	}
-	api, err := oncall.New(oncall.Options{Auth: auth, Store: st, Bin: executor, Guards: guards, Rules: table, Previews: cases,
-		TenantID: e.cfg.TenantID, Wake: wake, Logger: e.log, Version: version()})
+	api, err := oncall.New(oncall.Options{Auth: auth, Store: p.st, Bin: p.executor, Guards: p.guards, Rules: p.table, Previews: p.cases,
+		TenantID: e.cfg.TenantID, Wake: p.worker.Notify, Logger: e.log, Version: version()})
 	if err != nil {
 		closeAuth()
 		return nil, nil, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
@@ -94,20 +93,10 @@ func (e *env) worker(ctx context.Context) error {
 
 	// As in serve, the workers outlive ctx (the SIGTERM) until the batches
 	// in hand are ingested, so that their intents can still start.
-	workerCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
-	var workers sync.WaitGroup
-	workers.Go(func() { _ = p.worker.Run(workerCtx, workerPoll) })
-	workers.Go(func() { e.runNotifications(workerCtx, p.dispatcher) })
-	workers.Go(func() {
-		e.every(workerCtx, e.cfg.BackupPoll, "Backup & Recovery cases", func(ctx context.Context) error { _, err := p.cases.Tick(ctx); return err })
-	})
-	workers.Go(func() {
-		e.every(workerCtx, sweepPoll, "reconciliation", func(ctx context.Context) error { _, err := sweeper.Sweep(ctx, false); return err })
-	})
+	stopWorkers := e.runWorkers(ctx, p, sweeper)
 	consumer := eventhubs.New(pl, eventhubs.Options{Logger: e.log, StopTimeout: e.cfg.ShutdownGrace})
 	err = eventhubs.RunProcessor(ctx, processor, consumer)
 	stopWorkers()
-	workers.Wait()
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
