@@ -30,7 +30,7 @@ func (e *env) newWorker(ctx context.Context, st store.Store, self *guard.Self, m
 	if cred != nil && mode == rules.ModeEnforce {
 		go e.learnSelf(ctx, cred, self)
 	}
-	return recovery.NewWorker(st, executor, recovery.WorkerOptions{Logger: e.log, Concurrency: e.cfg.Workers, Concluded: concluded}), executor, nil
+	return recovery.NewWorker(st, executor, recovery.WorkerOptions{Logger: e.log, Concurrency: e.cfg.Workers, Lease: e.cfg.IntentLease, Concluded: concluded}), executor, nil
 }
 
 // newExecutor is the recovery executor over Graph, and for azure auth the

@@ -31,6 +31,7 @@ const (
 	EnvLogLevel      = "REINSTATE_LOG_LEVEL"
 	EnvLogFormat     = "REINSTATE_LOG_FORMAT"
 	EnvClaimLease    = "REINSTATE_CLAIM_LEASE"
+	EnvIntentLease   = "REINSTATE_INTENT_LEASE"
 	EnvDedupRetain   = "REINSTATE_DEDUP_RETENTION"
 	EnvShutdownGrace = "REINSTATE_SHUTDOWN_GRACE"
 	EnvGraphURL      = "REINSTATE_GRAPH_URL"
@@ -133,6 +134,10 @@ type Config struct {
 	// ClaimLease is how long an instance owns an audit record it is
 	// processing before another delivery may take it over.
 	ClaimLease time.Duration
+	// IntentLease is how long a worker owns a restore intent it is
+	// carrying out; it renews the lease while it works, so only a dead
+	// worker's intents pass to another after it.
+	IntentLease time.Duration
 	// DedupRetention is how long processed record ids are remembered.
 	DedupRetention time.Duration
 	// ShutdownGrace bounds how long `serve` waits for in-flight invocations
@@ -268,6 +273,7 @@ func (g GraphConfig) String() string {
 // Defaults for durations.
 const (
 	DefaultClaimLease     = 2 * time.Minute
+	DefaultIntentLease    = 2 * time.Minute
 	DefaultDedupRetention = 35 * 24 * time.Hour
 	DefaultShutdownGrace  = 30 * time.Second
 	DefaultGroupWait      = 30 * time.Second
@@ -304,6 +310,7 @@ func Load(getenv func(string) string) (Config, error) {
 		floor time.Duration
 	}{
 		{EnvClaimLease, &cfg.ClaimLease, DefaultClaimLease, time.Second},
+		{EnvIntentLease, &cfg.IntentLease, DefaultIntentLease, time.Second},
 		// The recycle bin keeps objects 30 days; a shorter memory would let a
 		// replayed record act twice while acting could still matter.
 		{EnvDedupRetain, &cfg.DedupRetention, DefaultDedupRetention, DefaultDedupRetention},
