@@ -45,9 +45,16 @@ const (
 	Done
 )
 
+// Free is what PeekClaim says of a key nobody holds: never claimed,
+// released, or claimed under a lease that ran out uncompleted. Claim never
+// returns it.
+const Free ClaimState = 0
+
 // String names the state for logs.
 func (s ClaimState) String() string {
 	switch s {
+	case Free:
+		return "free"
 	case Claimed:
 		return "claimed"
 	case Held:
@@ -78,6 +85,11 @@ type Store interface {
 	// gets Claimed. Taking over an expired lease keeps the key's first-claimed
 	// time, which ExpireClaims counts from.
 	Claim(ctx context.Context, key string, now, leaseUntil time.Time) (ClaimState, error)
+	// PeekClaim says what Claim would find at now without taking or
+	// changing anything: Done, Held while a lease is live at now, or Free.
+	// A rehearsal (an observe-mode replay) reads the service's claims with
+	// it, so that it neither repeats nor blocks the service's work.
+	PeekClaim(ctx context.Context, key string, now time.Time) (ClaimState, error)
 	// Complete marks key done at now, whoever holds the lease. It is
 	// idempotent. A key with no claim (never claimed, or expired) gives an
 	// error wrapping ErrNotClaimed.

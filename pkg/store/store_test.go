@@ -35,7 +35,7 @@ func TestClaimStateString(t *testing.T) {
 		{Claimed, "claimed"},
 		{Held, "held"},
 		{Done, "done"},
-		{0, "unknown"},
+		{Free, "free"},
 		{ClaimState(42), "unknown"},
 	} {
 		if got := tc.state.String(); got != tc.want {

@@ -256,6 +256,28 @@ func (s *Store) claim(ctx context.Context, key string, now, leaseUntil time.Time
 	return store.Claimed, nil
 }
 
+// PeekClaim implements store.Store.
+func (s *Store) PeekClaim(ctx context.Context, key string, now time.Time) (store.ClaimState, error) {
+	nowNs, err := unixNano(now)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite store: peek claim %q: %w", key, err)
+	}
+	var state string
+	var heldUntil int64
+	err = s.read.QueryRowContext(ctx, `SELECT state, lease_until FROM claims WHERE key = ?`, key).Scan(&state, &heldUntil)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.Free, nil
+	case err != nil:
+		return 0, fmt.Errorf("sqlite store: peek claim %q: %w", key, err)
+	case state == "done":
+		return store.Done, nil
+	case nowNs < heldUntil:
+		return store.Held, nil
+	}
+	return store.Free, nil
+}
+
 // Complete implements store.Store. One UPDATE is atomic on its own. A repeat
 // keeps the first completion time.
 func (s *Store) Complete(ctx context.Context, key string, now time.Time) error {

@@ -100,6 +100,23 @@ func (m *memory) Claim(ctx context.Context, key string, now, leaseUntil time.Tim
 	return store.Claimed, nil
 }
 
+func (m *memory) PeekClaim(ctx context.Context, key string, now time.Time) (store.ClaimState, error) {
+	if err := m.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	c, ok := m.claims[key]
+	switch {
+	case !ok:
+		return store.Free, nil
+	case c.done:
+		return store.Done, nil
+	case now.Before(c.leaseUntil):
+		return store.Held, nil
+	}
+	return store.Free, nil
+}
+
 func (m *memory) Complete(ctx context.Context, key string, _ time.Time) error {
 	if err := m.lock(ctx); err != nil {
 		return err

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CompleteIdempotent", testCompleteIdempotent},
 		{"CompleteAfterLeaseExpired", testCompleteAfterLeaseExpired},
 		{"CompleteUnknownKey", testCompleteUnknownKey},
+		{"PeekClaimChangesNothing", testPeekClaimChangesNothing},
 		{"ConcurrentClaimSameKey", testConcurrentClaimSameKey},
 		{"ConcurrentReclaimSameKey", testConcurrentReclaimSameKey},
 		{"ConcurrentClaimDistinctKeys", testConcurrentClaimDistinctKeys},
@@ -231,6 +232,39 @@ func testCompleteUnknownKey(t *testing.T, s store.Store) {
 	}
 	// The failed Complete must not have created the key as done.
 	wantClaim(t, s, "never-claimed", t0, t0.Add(lease), store.Claimed)
+}
+
+func wantPeek(t *testing.T, s store.Store, key string, now time.Time, want store.ClaimState) {
+	t.Helper()
+	got, err := s.PeekClaim(t.Context(), key, now)
+	if err != nil {
+		t.Fatalf("PeekClaim(%q): %v", key, err)
+	}
+	if got != want {
+		t.Fatalf("PeekClaim(%q) at t0%+v = %v, want %v", key, now.Sub(t0), got, want)
+	}
+}
+
+func testPeekClaimChangesNothing(t *testing.T, s store.Store) {
+	// Peeking at a key nobody claimed leaves it free for the first Claim.
+	wantPeek(t, s, "k", t0, store.Free)
+	wantPeek(t, s, "k", t0, store.Free)
+	wantClaim(t, s, "k", t0, t0.Add(lease), store.Claimed)
+	// A live lease is Held, up to its boundary, and Free after it; peeking
+	// after the lease does not take it over: the owner's Complete still
+	// settles it and Claim by another finds it reclaimable.
+	wantPeek(t, s, "k", t0.Add(lease-time.Nanosecond), store.Held)
+	wantPeek(t, s, "k", t0.Add(lease), store.Free)
+	wantClaim(t, s, "k", t0.Add(lease/2), t0.Add(lease), store.Held)
+	complete(t, s, "k", t0.Add(time.Second))
+	wantPeek(t, s, "k", t0.Add(time.Hour), store.Done)
+	// Released claims are free again.
+	wantClaim(t, s, "r", t0, t0.Add(lease), store.Claimed)
+	if err := s.Release(t.Context(), "r"); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	wantPeek(t, s, "r", t0, store.Free)
+	wantClaim(t, s, "r", t0, t0.Add(lease), store.Claimed)
 }
 
 const goroutines = 16
@@ -903,6 +937,10 @@ func calls(f fixture) []struct {
 			return err
 		}},
 		{"DeleteMark", func(ctx context.Context, s store.Store) error { return s.DeleteMark(ctx, f.mark.Key) }},
+		{"PeekClaim", func(ctx context.Context, s store.Store) error {
+			_, err := s.PeekClaim(ctx, "claimed", t0)
+			return err
+		}},
 		{"ExpireMarks", func(ctx context.Context, s store.Store) error {
 			_, err := s.ExpireMarks(ctx, t0.Add(time.Hour), 10)
 			return err

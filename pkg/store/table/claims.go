@@ -80,6 +80,38 @@ func (s *Store) claim(ctx context.Context, key string, now, leaseUntil time.Time
 	return 0, errors.New("too much contention on the key")
 }
 
+// PeekClaim implements store.Store: one point read.
+func (s *Store) PeekClaim(ctx context.Context, key string, now time.Time) (store.ClaimState, error) {
+	state, err := s.peekClaim(ctx, key, now)
+	if err != nil {
+		return 0, fmt.Errorf("table store: peek claim %q: %w", key, err)
+	}
+	return state, nil
+}
+
+func (s *Store) peekClaim(ctx context.Context, key string, now time.Time) (store.ClaimState, error) {
+	if err := s.usable(ctx); err != nil {
+		return 0, err
+	}
+	nowNs, err := nanos(now)
+	if err != nil {
+		return 0, err
+	}
+	pk, rk := claimKeys(key)
+	e, err := get(ctx, s.claims, pk, rk)
+	switch {
+	case errors.Is(err, errGone):
+		return store.Free, nil
+	case err != nil:
+		return 0, err
+	case e.str("State") == claimDone:
+		return store.Done, nil
+	case int64(nowNs) < e.i64("LeaseUntil"):
+		return store.Held, nil
+	}
+	return store.Free, nil
+}
+
 // Complete implements store.Store. A repeat keeps the first completion
 // time.
 func (s *Store) Complete(ctx context.Context, key string, now time.Time) error {
