@@ -77,6 +77,20 @@ func (e *env) worker(ctx context.Context) error {
 		return fmt.Errorf("worker: event hubs processor: %w", err)
 	}
 
+	return e.consume(ctx, func(ctx context.Context, c *eventhubs.Consumer) error {
+		return eventhubs.RunProcessor(ctx, processor, c)
+	})
+}
+
+// consume runs what the worker runs once its event hub is reachable: the
+// parts, the pipeline and the in-process workers, and the consumer, which
+// run feeds with partitions until ctx ends. The real worker's run is
+// eventhubs.RunProcessor over its Processor; tests pass a MemoryReplica's,
+// since no Event Hubs namespace or emulator is at hand. It returns run's
+// error, once the batches in hand are checkpointed and the workers are
+// stopped.
+func (e *env) consume(ctx context.Context, run func(context.Context, *eventhubs.Consumer) error) error {
+	eh := e.cfg.EventHub
 	p, closeParts, err := e.openRulesParts(ctx)
 	if err != nil {
 		return err
@@ -95,7 +109,7 @@ func (e *env) worker(ctx context.Context) error {
 	// in hand are ingested, so that their intents can still start.
 	stopWorkers := e.runWorkers(ctx, p, sweeper)
 	consumer := eventhubs.New(pl, eventhubs.Options{Logger: e.log, StopTimeout: e.cfg.ShutdownGrace})
-	err = eventhubs.RunProcessor(ctx, processor, consumer)
+	err = run(ctx, consumer)
 	stopWorkers()
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)

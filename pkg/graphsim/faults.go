@@ -3,6 +3,9 @@ package graphsim
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -62,6 +65,27 @@ type FaultConfig struct {
 	// successful, for tests of a caller's handling of a failed job. It is
 	// cleared when that job is created.
 	FailNextBackupJob bool `json:"failNextBackupJob,omitempty"`
+	// HangRestores names objects (by id, in any case) whose restore never
+	// reaches the tenant while this configuration stands: POST
+	// .../deletedItems/{id}/restore, from the directory or a Conditional
+	// Access bin, on its own or inside a $batch, is held before graphsim
+	// applies it. When the configuration is replaced (POST /_sim/faults,
+	// SetFaults), every held restore is answered 504 GatewayTimeout, with
+	// nothing restored. It stands for a worker that dies, or loses its
+	// connection, in the middle of a restore without Graph having carried
+	// it out: the only restore is the one made after the fault is lifted.
+	// A held request is released only that way, not when its caller goes
+	// away, so a test that sets it must replace the configuration before
+	// its server closes.
+	HangRestores []string `json:"hangRestores,omitempty"`
+	// Hung counts the restores this configuration has held (read-only;
+	// reported by GET /_sim/faults), so that a test can wait until the
+	// restore it hangs has arrived.
+	Hung int `json:"hung,omitempty"`
+
+	// lifted is closed when this configuration is replaced, releasing the
+	// restores it holds.
+	lifted chan struct{}
 }
 
 func (f FaultConfig) validate() error {
@@ -88,9 +112,21 @@ var serverErrors = [...]struct {
 	{504, "GatewayTimeout", "The server, while acting as a proxy, did not receive a timely response from the upstream server."},
 }
 
-// faultFor decides the fault for one Graph request: a storm 429, a 5xx, or
-// none. The caller holds s.mu.
+// faultFor decides the fault for one Graph request: a hung restore (then
+// a 504), a storm 429, a 5xx, or none. The caller holds s.mu; a restore
+// that HangRestores names releases it while it is held, and holds it
+// again when faultFor returns.
 func (s *Server) faultFor(c *call, now time.Time) *response {
+	if s.hangs(c) {
+		s.faults.Hung++
+		lifted := s.faults.lifted
+		s.mu.Unlock()
+		<-lifted
+		s.mu.Lock()
+		s.stats.Faults["504"]++
+		r := c.fail(504, "GatewayTimeout", "The server, while acting as a proxy, did not receive a timely response from the upstream server.")
+		return &r
+	}
 	if !s.stormUntil.IsZero() && now.Before(s.stormUntil) {
 		s.throttle.throttled["storm"]++
 		r := c.fail(429, "TooManyRequests", "Too many requests. Retry after the time in the Retry-After header.")
@@ -109,12 +145,32 @@ func (s *Server) faultFor(c *call, now time.Time) *response {
 	return nil
 }
 
-// applyFaults replaces the fault configuration.
+// hangs reports whether c is a restore that HangRestores names: a POST
+// of the restore action on an item of a recycle bin (a deletedItems path),
+// whose id is the segment before the action.
+func (s *Server) hangs(c *call) bool {
+	n := len(c.segs)
+	if len(s.faults.HangRestores) == 0 || c.method != http.MethodPost || n < 3 || !isRestoreAction(c.segs[n-1]) {
+		return false
+	}
+	if !slices.ContainsFunc(c.segs, func(seg string) bool { return strings.EqualFold(seg, "deletedItems") }) {
+		return false
+	}
+	return slices.ContainsFunc(s.faults.HangRestores, func(id string) bool { return strings.EqualFold(id, c.segs[n-2]) })
+}
+
+// applyFaults replaces the fault configuration, releasing the restores
+// the one it replaces holds.
 func (s *Server) applyFaults(f FaultConfig, now time.Time) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
+	if s.faults.lifted != nil {
+		close(s.faults.lifted)
+	}
 	s.faults = f
+	s.faults.lifted = make(chan struct{})
+	s.faults.Hung = 0
 	s.faults.StormUntil = nil
 	s.stormUntil = time.Time{}
 	if f.StormFor > 0 {

@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -175,4 +176,126 @@ func TestSimState(t *testing.T) {
 		t.Errorf("audits %v", audits)
 	}
 	e.mustStatus(e.do("GET", "/_sim/permissions", "", nil), 200)
+}
+
+// TestFaultHangRestores: a restore HangRestores names is held before
+// graphsim applies it, on its own or inside a $batch, while other requests,
+// the restore of an object it does not name among them, are answered.
+// Replacing the configuration answers the held ones 504 with nothing
+// restored, and the next restore goes through.
+func TestFaultHangRestores(t *testing.T) {
+	e := newEnv(t, nil, Options{})
+	e.mustStatus(e.do("DELETE", "/v1.0/groups/"+paymentsID, adminTok, nil), 204)
+	e.mustStatus(e.do("DELETE", "/v1.0/groups/"+printersID, adminTok, nil), 204)
+	r := e.mustStatus(e.do("POST", "/_sim/faults", "", map[string]any{"hangRestores": []string{strings.ToUpper(paymentsID)}}), 200)
+	if !strings.Contains(strings.ToLower(string(r.body)), paymentsID) {
+		t.Fatalf("faults %s do not name the group", r.body)
+	}
+	// Held requests are released only by a new configuration; the server
+	// cannot close while one is held.
+	t.Cleanup(func() { _ = e.srv.SetFaults(FaultConfig{}) })
+
+	// post sends body to path in the background; the answer comes on the
+	// channel once the request is released.
+	post := func(path string, body string) <-chan result {
+		answered := make(chan result, 1)
+		go func() {
+			req, _ := http.NewRequest("POST", e.http.URL+path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+adminTok)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := e.http.Client().Do(req)
+			if err != nil {
+				answered <- result{}
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			answered <- result{status: resp.StatusCode, header: resp.Header, body: b}
+		}()
+		return answered
+	}
+	hung := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var f FaultConfig
+			if err := json.Unmarshal(e.mustStatus(e.do("GET", "/_sim/faults", "", nil), 200).body, &f); err != nil {
+				t.Fatal(err)
+			}
+			if f.Hung == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d restores held, want %d", f.Hung, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	alone := post("/v1.0/directory/deletedItems/"+paymentsID+"/restore", "")
+	hung(1)
+	e.mustStatus(e.do("GET", "/v1.0/groups/"+paymentsID, adminTok, nil), 404)
+	e.mustStatus(e.do("POST", "/v1.0/directory/deletedItems/"+printersID+"/restore", adminTok, nil), 200)
+	batched := post("/v1.0/$batch", `{"requests":[{"id":"1","method":"POST","url":"/directory/deletedItems/`+paymentsID+`/restore"}]}`)
+	hung(2)
+	select {
+	case r := <-alone:
+		t.Fatalf("the held restore was answered %d before the fault was lifted", r.status)
+	case r := <-batched:
+		t.Fatalf("the held $batch was answered %d before the fault was lifted", r.status)
+	default:
+	}
+
+	lifted := e.mustStatus(e.do("POST", "/_sim/faults", "", map[string]any{}), 200)
+	if strings.Contains(string(lifted.body), "hung") {
+		t.Errorf("a new configuration reports restores held: %s", lifted.body)
+	}
+	if r := <-alone; r.status != 504 || r.errCode(t) != "GatewayTimeout" {
+		t.Errorf("the held restore: %d %s, want 504 GatewayTimeout", r.status, r.body)
+	}
+	r = <-batched
+	var br batchResult
+	if r.status != 200 || json.Unmarshal(r.body, &br) != nil || len(br.Responses) != 1 || br.Responses[0].Status != 504 {
+		t.Errorf("the held $batch: %d %s, want 200 with one 504", r.status, r.body)
+	}
+	e.mustStatus(e.do("GET", "/v1.0/groups/"+paymentsID, adminTok, nil), 404)
+	if n := restoreRecords(t, e.srv, paymentsID); n != 0 {
+		t.Errorf("%d restores of the group logged by a held request, want 0", n)
+	}
+
+	e.mustStatus(e.do("POST", "/v1.0/directory/deletedItems/"+paymentsID+"/restore", adminTok, nil), 200)
+	e.mustStatus(e.do("GET", "/v1.0/groups/"+paymentsID, adminTok, nil), 200)
+	if n := restoreRecords(t, e.srv, paymentsID); n != 1 {
+		t.Errorf("%d restores of the group logged, want 1", n)
+	}
+	if got := e.srv.State().Requests.Faults["504"]; got != 2 {
+		t.Errorf("%d injected 504s counted, want 2", got)
+	}
+}
+
+// restoreRecords counts the audit records of restores of id.
+func restoreRecords(t *testing.T, s *Server, id string) int {
+	t.Helper()
+	n := 0
+	for _, raw := range s.AuditRecords() {
+		var rec struct {
+			OperationType string `json:"operationType"`
+			Targets       []struct {
+				ID string `json:"id"`
+			} `json:"targetResources"`
+		}
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.OperationType != "Restore" {
+			continue
+		}
+		for _, target := range rec.Targets {
+			if strings.EqualFold(target.ID, id) {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
