@@ -85,13 +85,21 @@ func newGraphClient(cfg config.GraphConfig) (*graphapi.Client, azcore.TokenCrede
 // Neither contacts anything until the first token is needed.
 func azureCredential() (azcore.TokenCredential, error) {
 	if os.Getenv("IDENTITY_ENDPOINT") != "" {
-		var opts azidentity.ManagedIdentityCredentialOptions
-		if id := os.Getenv("AZURE_CLIENT_ID"); id != "" {
-			opts.ID = azidentity.ClientID(id)
-		}
-		return azidentity.NewManagedIdentityCredential(&opts)
+		return managedIdentity()
 	}
 	return azidentity.NewDefaultAzureCredential(nil)
+}
+
+// managedIdentity is the app's managed identity: the user-assigned one
+// AZURE_CLIENT_ID names, which is the one the deployment gives the Graph
+// permissions and the API app's federated credential (docs/DEPLOY.md);
+// without it, the system-assigned one.
+func managedIdentity() (*azidentity.ManagedIdentityCredential, error) {
+	var opts azidentity.ManagedIdentityCredentialOptions
+	if id := os.Getenv("AZURE_CLIENT_ID"); id != "" {
+		opts.ID = azidentity.ClientID(id)
+	}
+	return azidentity.NewManagedIdentityCredential(&opts)
 }
 
 // newOrchestrator is the Backup & Recovery orchestrator: Graph as
@@ -128,7 +136,7 @@ func (e *env) asApprover(version backup.Version) (func(context.Context, string) 
 	if e.cfg.API.ClientSecret != "" {
 		occ.ClientSecret = e.cfg.API.ClientSecret
 	} else {
-		mi, err := azidentity.NewManagedIdentityCredential(nil)
+		mi, err := managedIdentity()
 		if err != nil {
 			return nil, fmt.Errorf("managed identity for the on-behalf-of exchange: %w", err)
 		}
