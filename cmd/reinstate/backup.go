@@ -305,11 +305,18 @@ func (f previewFlags) request(now time.Time) (backup.Request, error) {
 	return req, nil
 }
 
-// parseSince reads --since: a duration back from now, or an RFC 3339 time,
-// not in the future.
+// parseSince reads --since: a duration back from now (24h, or whole days
+// such as 7d), or an RFC 3339 time, not in the future.
 func parseSince(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
-	if d, err := time.ParseDuration(s); err == nil {
+	d, err := time.ParseDuration(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok && err != nil {
+		var n int
+		if _, serr := fmt.Sscanf(days, "%d", &n); serr == nil && fmt.Sprint(n) == days {
+			d, err = time.Duration(n)*24*time.Hour, nil
+		}
+	}
+	if err == nil {
 		if d <= 0 {
 			return time.Time{}, fmt.Errorf("--since %q: give a positive duration back from now, such as 24h", s)
 		}
@@ -317,7 +324,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--since %q: use a duration back from now (24h) or an RFC 3339 time (2025-06-10T09:00:00Z)", s)
+		return time.Time{}, fmt.Errorf("--since %q: use a duration back from now (24h, 7d) or an RFC 3339 time (2025-06-10T09:00:00Z)", s)
 	}
 	if t.After(now) {
 		return time.Time{}, fmt.Errorf("--since %s is in the future", t.UTC().Format(time.RFC3339))

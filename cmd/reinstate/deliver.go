@@ -5,66 +5,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/spf13/cobra"
 
 	"github.com/reinstate/reinstate/functions"
-	"github.com/reinstate/reinstate/pkg/config"
 	"github.com/reinstate/reinstate/pkg/customhandler"
 )
-
-func replayCommand(e *env) *cobra.Command {
-	var (
-		target string
-		batch  int
-		repeat int
-	)
-	cmd := &cobra.Command{
-		Use:   "replay FILE...",
-		Short: "Replay audit event bodies through the handler, as the Functions host would",
-		Long: `Replay Event Hubs event bodies through the custom handler, in the envelope
-the Azure Functions host sends: POST /AuditEvents with Data.events and the
-Metadata arrays encoded as JSON text inside JSON strings.
-
-Each FILE is one event body (- reads one from stdin); in a .ndjson or .jsonl
-file each line is one.
-Bodies go in invocations of up to --batch. --repeat delivers the whole stream
-again, as Event Hubs may after a rebalance or crash: records already
-processed are recognised as duplicates.
-
-Without --url, replay starts the handler in this process on a loopback port,
-with the configured store. With --url it posts to a running handler, such
-as one started by 'reinstate serve' or by the Functions host.`,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, files []string) error {
-			if batch < 1 || repeat < 1 {
-				return errors.New("--batch and --repeat must be at least 1")
-			}
-			bodies, err := readBodies(files, e.stdin)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			if target != "" {
-				return e.replay(ctx, target, bodies, batch, repeat)
-			}
-			return e.replayInProcess(ctx, bodies, batch, repeat)
-		},
-	}
-	cmd.Flags().StringVar(&target, "url", "", "base URL of a running handler, such as http://127.0.0.1:8080")
-	cmd.Flags().IntVar(&batch, "batch", 16, "event bodies per invocation (host.json maxEventBatchSize)")
-	cmd.Flags().IntVar(&repeat, "repeat", 1, "how many times to deliver the whole stream")
-	return cmd
-}
 
 // readBodies reads each file as one event body, or each line of an NDJSON
 // file; "-" is stdin, read as one body.
@@ -92,26 +44,6 @@ func readBodies(files []string, stdin io.Reader) ([][]byte, error) {
 		}
 	}
 	return bodies, nil
-}
-
-// replayInProcess serves the handler on a loopback port for the replay's
-// duration, so that the bodies cross real HTTP in the host's envelope.
-func (e *env) replayInProcess(ctx context.Context, bodies [][]byte, batch, repeat int) error {
-	// A bad rule table stops the replay before anything is sent.
-	table, err := config.LoadRules(e.cfg, e.getenv)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("listen on loopback: %w", err)
-	}
-	serveCtx, stopServing := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- e.serveTable(serveCtx, ln, table) }()
-	replayErr := e.replay(ctx, "http://"+ln.Addr().String(), bodies, batch, repeat)
-	stopServing()
-	return errors.Join(replayErr, <-served)
 }
 
 func (e *env) replay(ctx context.Context, baseURL string, bodies [][]byte, batch, repeat int) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -217,8 +218,14 @@ type parts struct {
 // decide, the executor reads the recycle bin for rules that need it, the
 // dispatcher records what to tell, the orchestrator takes previews.
 func (e *env) pipeline(p parts) *pipeline.Pipeline {
-	return pipeline.New(p.st, pipeline.Options{
-		Logger:         e.log,
+	return e.pipelineOver(p, p.st, e.log)
+}
+
+// pipelineOver is the pipeline over the parts with its claims and journal
+// in state (a replay's rehearsal wraps the store), logging to log.
+func (e *env) pipelineOver(p parts, state pipeline.State, log *slog.Logger) *pipeline.Pipeline {
+	return pipeline.New(state, pipeline.Options{
+		Logger:         log,
 		Now:            time.Now,
 		ClaimLease:     e.cfg.ClaimLease,
 		DedupRetention: e.cfg.DedupRetention,

@@ -1,4 +1,9 @@
-// Command mkpackage writes the Functions deployment zip (make package).
+// Command mkpackage writes the Functions deployment zip (make package):
+// host.json, the function folders, the handler binary and, beside it, the
+// rule table as rules.yaml. A rule table that `reinstate serve` would refuse
+// fails the build, each problem as file:line:column.
+//
+//	go run ./internal/tools/mkpackage -out dist/reinstate.zip -binary dist/reinstate -rules docs/rules.sample.yaml
 package main
 
 import (
@@ -16,6 +21,7 @@ func main() {
 	flag.StringVar(&in.HostJSON, "host", "host.json", "host.json to package")
 	flag.StringVar(&in.FunctionsDir, "functions", "functions", "folder of function folders")
 	flag.StringVar(&in.Binary, "binary", "dist/reinstate", "linux/amd64 handler binary")
+	flag.StringVar(&in.Rules, "rules", "", "rule table to ship as "+funcpkg.RulesFile+" beside the binary (required)")
 	flag.Parse()
 	if err := write(*out, in); err != nil {
 		fmt.Fprintln(os.Stderr, "mkpackage:", err)
@@ -23,6 +29,7 @@ func main() {
 	}
 }
 
+// write builds the package into out, and removes out when it cannot.
 func write(out string, in funcpkg.Input) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
@@ -31,7 +38,7 @@ func write(out string, in funcpkg.Input) error {
 	if err != nil {
 		return err
 	}
-	functions, err := funcpkg.Build(f, in)
+	pkg, err := funcpkg.Build(f, in)
 	if closeErr := f.Close(); err == nil {
 		err = closeErr
 	}
@@ -39,6 +46,8 @@ func write(out string, in funcpkg.Input) error {
 		os.Remove(out)
 		return err
 	}
-	fmt.Printf("wrote %s: host.json, %v, %s\n", out, functions, filepath.Base(in.Binary))
+	t := pkg.Table
+	fmt.Printf("wrote %s: host.json, %v, %s, %s\n", out, pkg.Functions, pkg.Binary, pkg.Rules)
+	fmt.Printf("  %s from %s: %d rules, mode %s (from %s); in Azure the app setting REINSTATE_MODE wins\n", pkg.Rules, in.Rules, len(t.Rules), t.Mode, t.ModeSource)
 	return nil
 }
