@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/reinstate/reinstate/pkg/customhandler"
 	"github.com/reinstate/reinstate/pkg/graphsim/simtest"
+	"github.com/reinstate/reinstate/pkg/store"
 )
 
 // TestReplayFromGraphRehearsesThenEnforcesOnce replays Graph's audit log
@@ -181,4 +184,84 @@ func batchSizes(batches [][]string) []int {
 		sizes[i] = len(b)
 	}
 	return sizes
+}
+
+// TestReplayNDJSONKeepsBadLinesNamedByFileAndLine streams an NDJSON file,
+// one event body a line, the way `make bench-replay` feeds 100,000
+// records: the good lines are ingested, a line that is not JSON and
+// records with a malformed field are kept as dead letters that name the
+// file, the line and (for the record) the field, and progress lines come
+// on stderr, which is not a terminal here.
+func TestReplayNDJSONKeepsBadLinesNamedByFileAndLine(t *testing.T) {
+	compact := func(name string) string {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, []byte(readString(t, fixture(name)))); err != nil {
+			t.Fatal(err)
+		}
+		return buf.String()
+	}
+	file := filepath.Join(t.TempDir(), "history.ndjson")
+	lines := []string{
+		compact("eventhubs/user.json"),        // line 1: 3 records
+		"<html>502 Bad Gateway</html>",        // line 2: not JSON
+		"",                                    // line 3: blank, skipped
+		compact("malformed/bad-records.json"), // line 4: records 2 and 3 malformed
+		compact("eventhubs/group.json"),       // line 5
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"REINSTATE_STORE": "sqlite:" + filepath.Join(t.TempDir(), "state.db"), "REINSTATE_RULES": replayRules}
+	r := invoke(t, vars, "", "replay", "--batch", "1", "--progress-every", "1ns", file)
+	if r.code != 0 {
+		t.Fatalf("replay exit %d:\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "dead letters 2 records and 1 bodies could not be decoded") {
+		t.Errorf("summary does not count the bad line and the bad record:\n%s", r.stdout)
+	}
+	// One line per batch at least (four bodies), and the final line.
+	if got := strings.Count(r.stderr, "replay "); got < 4 || !strings.Contains(r.stderr, "replay done: 100%") {
+		t.Errorf("%d progress lines, want one a batch and a final 100%%:\n%s", got, r.stderr)
+	}
+
+	r = invoke(t, vars, "", "deadletters", "--output", "json")
+	if r.code != 0 {
+		t.Fatalf("deadletters exit %d: %s", r.code, r.stderr)
+	}
+	var where []string
+	for _, line := range nonEmptyLines(r.stdout) {
+		var letter store.DeadLetter
+		if err := json.Unmarshal([]byte(line), &letter); err != nil {
+			t.Fatal(err)
+		}
+		where = append(where, letter.Source+" | "+letter.Location+" | "+letter.Reason)
+	}
+	wants := [][]string{
+		{"(" + file + " line 2) |", "not JSON"},
+		{"(" + file + " line 4) |", "record 2 ", "field properties.targetResources"},
+		{"(" + file + " line 4) |", "record 3 ", "field properties.activityDateTime"},
+	}
+	if len(where) != len(wants) {
+		t.Fatalf("dead letters %q, want %d", where, len(wants))
+	}
+	for _, want := range wants {
+		found := false
+		for _, w := range where {
+			if containsAll(w, want) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no dead letter with %q among %q", want, where)
+		}
+	}
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
 }
