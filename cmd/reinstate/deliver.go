@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,34 +15,30 @@ import (
 
 	"github.com/reinstate/reinstate/functions"
 	"github.com/reinstate/reinstate/pkg/customhandler"
+	"github.com/reinstate/reinstate/pkg/replay"
 )
 
-// readBodies reads each file as one event body, or each line of an NDJSON
-// file; "-" is stdin, read as one body.
-func readBodies(files []string, stdin io.Reader) ([][]byte, error) {
+// readBodies collects the bodies replay.Files yields, so that --url
+// delivers exactly what an in-process replay of the same files ingests.
+func readBodies(ctx context.Context, files []string, stdin io.Reader) ([][]byte, error) {
+	src, err := replay.NewFiles(files, stdin)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	defer src.Close()
 	var bodies [][]byte
-	for _, name := range files {
-		data, err := readInput(name, stdin)
-		if err != nil {
+	for {
+		batch, err := src.Next(ctx, replay.DefaultBatch)
+		for _, body := range batch {
+			bodies = append(bodies, body.Data)
+		}
+		switch {
+		case errors.Is(err, io.EOF):
+			return bodies, nil
+		case err != nil:
 			return nil, err
 		}
-		switch strings.ToLower(filepath.Ext(name)) {
-		case ".ndjson", ".jsonl":
-			scanner := bufio.NewScanner(bytes.NewReader(data))
-			scanner.Buffer(nil, 16<<20)
-			for scanner.Scan() {
-				if line := bytes.TrimSpace(scanner.Bytes()); len(line) > 0 {
-					bodies = append(bodies, bytes.Clone(line))
-				}
-			}
-			if err := scanner.Err(); err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
-		default:
-			bodies = append(bodies, data)
-		}
 	}
-	return bodies, nil
 }
 
 func (e *env) replay(ctx context.Context, baseURL string, bodies [][]byte, batch, repeat int) error {

@@ -132,7 +132,7 @@ func (e *env) runReplay(ctx context.Context, f replayFlags) error {
 		return err
 	}
 	if f.url != "" {
-		bodies, err := readBodies(f.files, e.stdin)
+		bodies, err := readBodies(ctx, f.files, e.stdin)
 		if err != nil {
 			return err
 		}

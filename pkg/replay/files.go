@@ -148,10 +148,10 @@ func (f *Files) nextLine() (*pipeline.Body, error) {
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
-			if errors.Is(err, io.EOF) {
-				return nil, io.EOF
-			}
+		switch {
+		case errors.Is(err, io.EOF) && len(line) == 0:
+			return nil, io.EOF
+		case err != nil && !errors.Is(err, io.EOF):
 			return nil, fmt.Errorf("%s line %d: %w", f.name, f.line+1, err)
 		}
 		break
